@@ -1,0 +1,305 @@
+"""`WeGenEngine`: the real implementation of the Engine API (engine/api.py).
+
+One chat turn, as numbered steps:
+1. check the request and resolve settings against the model's defaults;
+2. encode every image of the conversation with the vision tower (cached by pixel fingerprint);
+3. PSR, if asked: sample a detailed rewrite of a brief request and generate from it;
+4. render the conversation, apply the context policy (engine/prompt.py), run the token loop;
+5. decode each generated image with the de-tokenizer, with step previews;
+6. report the reply and the timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine import api
+from engine.errors import Cancelled, PromptError, WeGenError
+from engine.folder import load_model_folder
+from engine.generate import LoopOptions, Prompt, Reply, generate
+from engine.images import image_fingerprint
+from engine.model import WeGenModel
+from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
+from engine.runtime import Runtime, select_runtime, synchronize
+from engine.template import (
+    PSR_INSTRUCTION,
+    TASK_WANTS_IMAGE,
+    ImageRole,
+    Role,
+    Task,
+    TemplateTurn,
+    task_text,
+)
+from engine.tokenizer import WeGenTokenizer
+
+log = logging.getLogger(__name__)
+
+PSR_TEMPERATURE = 0.9  # used when PSR is on and the request asks for greedy text
+FEATURE_CACHE_SIZE = 64
+
+
+def to_pil(pixels: torch.Tensor) -> Image.Image:
+    """(3, H, W) in [0, 1] -> an RGB image."""
+    array = (pixels.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+    return Image.fromarray(array, "RGB")
+
+
+class WeGenEngine:
+    """Holds one loaded model; `run` is meant to be called from one worker thread at a time."""
+
+    def __init__(self) -> None:
+        self.model: WeGenModel | None = None
+        self.tokenizer: WeGenTokenizer | None = None
+        self.runtime: Runtime | None = None
+        self.info: api.ModelInfo | None = None
+        self._features: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- loading ------------------------------------------------------------------------------
+    def load(self, model_dir: str, runtime: api.RuntimeRequest | None = None) -> api.ModelInfo:
+        rt = select_runtime(runtime)
+        model, tokenizer = load_model_folder(model_dir, rt)
+        return self.attach(model, tokenizer, rt, str(model_dir))
+
+    def attach(self, model: WeGenModel, tokenizer: WeGenTokenizer, runtime: Runtime,
+               folder: str = "") -> api.ModelInfo:
+        """Use an already built model (tests, training evaluation)."""
+        if runtime.backend == "compiled":
+            model.decoder.unet = torch.compile(model.decoder.unet)  # type: ignore[assignment]
+        self.model, self.tokenizer, self.runtime = model, tokenizer, runtime
+        self._features.clear()
+        cfg = model.config
+        down = cfg.vae.downsample
+        sizes = tuple(s for s in (cfg.decoder.image_size // 2, cfg.decoder.image_size,
+                                  cfg.decoder.image_size * 3 // 2) if s % down == 0)
+        self.info = api.ModelInfo(
+            name=cfg.name, folder=folder or cfg.name, device=str(runtime.device),
+            precision=runtime.precision, backend=runtime.backend,
+            parameters=model.parameter_counts(), image_size=cfg.decoder.image_size,
+            allowed_sizes=sizes, default_steps=cfg.decoder.default_steps,
+            default_guidance=cfg.decoder.default_guidance, max_context=cfg.llm.max_positions)
+        return self.info
+
+    # --- one turn -----------------------------------------------------------------------------
+    def run(self, request: api.Request, on_event: Callable[[api.Event], None],
+            cancel: api.CancelFlag | None = None) -> None:
+        """Run one chat turn, reporting through ``on_event``; never raises for user errors."""
+        rid = request.request_id
+        stop = cancel.is_set if cancel is not None else (lambda: False)
+        try:
+            with self._lock:
+                reply, timings = self._run(request, on_event, stop)
+            on_event(api.Finished(rid, reply, timings))
+        except Cancelled:
+            on_event(api.Cancelled(rid))
+        except WeGenError as e:
+            on_event(api.Failed(rid, str(e)))
+        except torch.OutOfMemoryError:
+            on_event(api.Failed(rid, "the device ran out of memory: choose a smaller image size, "
+                                     "the low-memory mode, or a smaller model"))
+        except Exception as e:  # the worker thread must survive anything
+            log.exception("request %s failed", rid)
+            on_event(api.Failed(rid, f"internal error ({type(e).__name__}: {e}); the details are "
+                                     "in the log — please report them"))
+
+    def _run(self, request: api.Request, emit: Callable[[api.Event], None],
+             stop: Callable[[], bool]) -> tuple[api.Turn, dict[str, float]]:
+        if self.model is None or self.tokenizer is None or self.runtime is None:
+            raise WeGenError("no model is loaded: choose a model folder in Settings")
+        model, tok = self.model, self.tokenizer
+        rid = request.request_id
+        timings: dict[str, float] = {}
+        clock = _Clock(self.runtime.device, timings)
+
+        # 1. check the request, resolve settings
+        s = self._resolve(request)
+        seed = s.seed if s.seed is not None else secrets.randbelow(2**31)
+        message = request.message
+        if message.role is not Role.USER:
+            raise PromptError("the new message must be a user turn")
+        if not message.text.strip() and not message.images and request.task is Task.AUTO:
+            raise PromptError("the message is empty: type a request or attach an image")
+        wants_image = TASK_WANTS_IMAGE[request.task]
+        history = list(request.history)
+        if request.task in (Task.EDIT, Task.VARIATIONS) and not _has_image(history, message):
+            raise PromptError("there is no image to work on yet: generate one or attach one first")
+
+        # 2. encode the images of the conversation
+        with clock("encode"):
+            turns = [*history, message]
+            parts = [p for t in turns for p in t.images]
+            features = [self._encode_image(p.image) for p in parts]
+        if stop():
+            raise Cancelled()
+
+        # 3. PSR: sample a detailed rewrite of a brief request
+        user_text = message.text
+        rewrite = None
+        if s.psr and wants_image is not False and user_text.strip():
+            with clock("rewrite"):
+                rewrite = self._rewrite(user_text, s, seed, stop)
+            emit(api.Rewrite(rid, rewrite))
+            user_text = rewrite
+
+        # 4. the token loop
+        # the new message as the composer sends it: its images first, then the phrased text
+        phrased = task_text(request.task, user_text)
+        new_parts = (*(p.role for p in message.images), *((phrased,) if phrased else ()))
+        template_turns = [*(_template_turn(t) for t in history), TemplateTurn(Role.USER, new_parts)]
+        reserve = s.max_new_tokens + (TOKENS_PER_IMAGE if wants_image is not False else 0) + 1
+        encoded = encode_conversation(tok, template_turns, max_tokens=model.config.llm.max_positions,
+                                      reserve=reserve)
+        image_feats = (torch.cat([features[i] for i in encoded.image_indices])
+                       if encoded.image_indices else None)
+        prompt = Prompt(encoded.ids, encoded.image_mask, image_feats)
+        opts = LoopOptions(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
+                           embedding_cfg=s.embedding_cfg, wants_image=wants_image,
+                           alignment=model.config.decoder.feature_alignment)
+        streamed: list[int] = []
+        shown = ""
+
+        def on_loop(row: int, kind: str, value: object) -> None:
+            nonlocal shown
+            if kind == "text":
+                streamed.append(int(value))  # type: ignore[call-overload]
+                text = tok.decode(streamed)
+                if len(text) > len(shown) and not text.endswith("\ufffd"):
+                    emit(api.TextDelta(rid, text[len(shown):]))
+                    shown = text
+            elif kind == "image_token":
+                emit(api.ImageTokenProgress(rid, int(value), model.config.num_image_tokens))  # type: ignore[call-overload]
+            elif kind == "image":
+                streamed.clear()
+                shown = ""
+
+        with clock("tokens"):
+            (reply,) = generate(model, tok, [prompt], opts, [seed], on_loop, stop)
+
+        # 5. decode the images
+        parts_out: list[str | api.ImagePart] = []
+        image_index = 0
+        for segment in reply.segments:
+            if isinstance(segment, list):
+                text = tok.decode(segment)
+                if text:
+                    parts_out.append(text)
+                continue
+
+            def on_step(step: int, total: int, preview: torch.Tensor | None) -> None:
+                emit(api.DenoiseStep(rid, step, total, to_pil(preview[0]) if preview is not None else None))
+
+            with clock("denoise"):
+                pixels = model.decoder.sample(segment[None], seeds=[seed + image_index], steps=s.steps,
+                                              guidance=s.guidance, size=s.size, callback=on_step,
+                                              previews=s.previews, cancel=stop)
+            image = to_pil(pixels[0])
+            metadata = self._metadata(request, s, seed + image_index, user_text, rewrite)
+            emit(api.ImageDone(rid, image_index, image, metadata))
+            parts_out.append(api.ImagePart(image, ImageRole.IMAGE))
+            image_index += 1
+        timings["total"] = sum(timings.values())
+        if encoded.dropped_turns:
+            timings["dropped_turns"] = float(encoded.dropped_turns)
+        return api.Turn(Role.ASSISTANT, tuple(parts_out)), timings
+
+    # --- pieces ---------------------------------------------------------------------------------
+    def _resolve(self, request: api.Request) -> api.GenerationSettings:
+        assert self.model is not None and self.info is not None
+        s = request.settings
+        d = self.model.config.decoder
+        down = self.model.config.vae.downsample
+        size = s.size or d.image_size
+        if size % down or not d.image_size // 4 <= size <= d.image_size * 2:
+            raise PromptError(f"image size {size} is not possible with {self.info.name}: use a "
+                              f"multiple of {down} between {d.image_size // 4} and {d.image_size * 2}")
+        steps = s.steps or d.default_steps
+        if not 1 <= steps <= 1000:
+            raise PromptError("steps must be between 1 and 1000")
+        if s.max_new_tokens < 1:
+            raise PromptError("max_new_tokens must be at least 1")
+        if not 0 < s.top_p <= 1 or s.temperature < 0:
+            raise PromptError("temperature must be ≥ 0 and top_p in (0, 1]")
+        return api.GenerationSettings(
+            seed=s.seed, steps=steps, guidance=d.default_guidance if s.guidance is None else s.guidance,
+            embedding_cfg=s.embedding_cfg, size=size, psr=s.psr, temperature=s.temperature,
+            top_p=s.top_p, max_new_tokens=s.max_new_tokens, previews=s.previews)
+
+    def _encode_image(self, image: Image.Image) -> torch.Tensor:
+        assert self.model is not None
+        key = image_fingerprint(image)
+        if key in self._features:
+            self._features.move_to_end(key)
+            return self._features[key]
+        vision = self.model.vision
+        with torch.no_grad():
+            feats = vision(vision.preprocess([image]))[0]  # (64, F)
+        self._features[key] = feats
+        while len(self._features) > FEATURE_CACHE_SIZE:
+            self._features.popitem(last=False)
+        return feats
+
+    def _rewrite(self, text: str, s: api.GenerationSettings, seed: int,
+                 stop: Callable[[], bool]) -> str:
+        assert self.model is not None and self.tokenizer is not None
+        turn = TemplateTurn(Role.USER, (PSR_INSTRUCTION.format(text=text.strip()),))
+        encoded = encode_conversation(self.tokenizer, [turn], max_tokens=self.model.config.llm.max_positions,
+                                      reserve=s.max_new_tokens + 1)
+        opts = LoopOptions(temperature=s.temperature or PSR_TEMPERATURE, top_p=s.top_p,
+                           max_new_tokens=s.max_new_tokens, wants_image=False)
+        (reply,) = generate(self.model, self.tokenizer, [Prompt(encoded.ids, encoded.image_mask, None)],
+                            opts, [seed], None, stop)
+        return self.tokenizer.decode(reply.text_ids()).strip() or text
+
+    def _metadata(self, request: api.Request, s: api.GenerationSettings, seed: int, prompt: str,
+                  rewrite: str | None) -> dict[str, Any]:
+        assert self.info is not None
+        return {
+            "prompt": request.message.text,
+            "model_prompt": prompt,
+            "psr_rewrite": rewrite,
+            "task": request.task.value,
+            "settings": {**s.to_dict(), "seed": seed},
+            "attachments": [{"role": p.role.value, "source": p.source} for p in request.message.images],
+            "history_turns": len(request.history),
+            "model": self.info.name,
+            "model_folder": str(Path(self.info.folder)),
+            "runtime": {"device": self.info.device, "precision": self.info.precision,
+                        "backend": self.info.backend},
+        }
+
+
+def _template_turn(turn: api.Turn) -> TemplateTurn:
+    return TemplateTurn(turn.role, tuple(p.role if isinstance(p, api.ImagePart) else p for p in turn.parts))
+
+
+def _has_image(history: list[api.Turn], message: api.Turn) -> bool:
+    return bool(message.images) or any(t.images for t in history)
+
+
+class _Clock:
+    """``with clock("phase"):`` adds the phase's wall time (device synchronised) to ``timings``."""
+
+    def __init__(self, device: torch.device, timings: dict[str, float]) -> None:
+        self.device, self.timings = device, timings
+
+    def __call__(self, name: str) -> _Clock:
+        self._name = name
+        return self
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        synchronize(self.device)
+        self.timings[self._name] = self.timings.get(self._name, 0.0) + time.perf_counter() - self._start

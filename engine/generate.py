@@ -1,0 +1,230 @@
+"""The continuous autoregressive loop: text tokens, then 64 fed-back visual tokens per image.
+
+In the spirit of gpt-fast's generate.py: `prefill`, `decode_step` and `generate` are small named
+functions around an explicit KV cache. A batch of prompts runs together (left padding, explicit
+position ids); each row is a little state machine:
+
+* TEXT: sample a token (greedy / temperature / top-p). ``<img>`` switches the row to IMAGE.
+* IMAGE step k (0..63): h is the last hidden state (at ``<img>`` for k = 0). With embedding CFG
+  (scale s != 1) h = h_u + s (h - h_u), where h_u comes from a second, unconditional cache that
+  saw ``<img>`` alone and then the same fed-back inputs. The next input is not a token embedding
+  but ``input_proj(output_proj(h))``. After the 64th, ``</img>`` is forced and the row returns
+  to TEXT (a reply holds at most ``max_images`` images).
+* DONE after ``</s>``; the row then idles on padding until the batch finishes.
+
+`decode_step` is the only function that runs the model per token: a static cache and a compiled
+or graph-captured step can replace it without touching the loop.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache
+
+from engine.config import FeatureAlignment
+from engine.errors import Cancelled
+from engine.model import WeGenModel
+from engine.sampling import sample_token
+from engine.template import NUM_IMAGE_TOKENS
+from engine.tokenizer import WeGenTokenizer
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One rendered prompt: ids (T,), the image-slot mask (T,) and the features of its images."""
+
+    ids: torch.Tensor
+    image_mask: torch.Tensor
+    image_features: torch.Tensor | None  # (N * 64, F) in slot order, or None
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    temperature: float = 0.0
+    top_p: float = 0.9
+    max_new_tokens: int = 256  # text tokens; image tokens are not counted
+    embedding_cfg: float = 1.0
+    wants_image: bool | None = None  # True: must produce an image; False: must not; None: free
+    max_images: int = 1
+    alignment: FeatureAlignment = FeatureAlignment.SHIFTED
+
+
+@dataclass
+class Reply:
+    """A row's output: text token runs and image features (64, F), in order."""
+
+    segments: list[list[int] | torch.Tensor] = field(default_factory=list)
+
+    @property
+    def images(self) -> list[torch.Tensor]:
+        return [s for s in self.segments if isinstance(s, torch.Tensor)]
+
+    def text_ids(self) -> list[int]:
+        return [t for s in self.segments if isinstance(s, list) for t in s]
+
+
+class Phase(enum.Enum):
+    TEXT = 0
+    IMAGE = 1
+    DONE = 2
+
+
+@dataclass
+class _Row:
+    reply: Reply
+    generator: torch.Generator
+    phase: Phase = Phase.TEXT
+    k: int = 0  # image tokens produced in the current image
+    text_tokens: int = 0
+    images: int = 0
+    shifted: list[torch.Tensor] = field(default_factory=list)
+    official: list[torch.Tensor] = field(default_factory=list)
+    uncond: DynamicCache | None = None
+    uncond_len: int = 0
+    h_uncond: torch.Tensor | None = None
+
+
+#: callback(row, kind, value): kind "text" (a token id), "image_token" (tokens done) or "image" (features)
+LoopCallback = Callable[[int, str, object], None]
+
+
+def left_pad(prompts: list[Prompt], model: WeGenModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Embed and left-pad prompts -> embeds (B, T, D), attention mask (B, T), position ids (B, T)."""
+    length = max(len(p.ids) for p in prompts)
+    device = model.input_proj.weight.device
+    rows, masks = [], []
+    for p in prompts:
+        embeds = model.embed(p.ids[None].to(device), p.image_features,
+                             p.image_mask[None].to(device))[0]  # (T_i, D)
+        pad = length - len(p.ids)
+        rows.append(torch.cat([embeds.new_zeros(pad, embeds.shape[-1]), embeds]))
+        masks.append(torch.cat([torch.zeros(pad, dtype=torch.long), torch.ones(len(p.ids), dtype=torch.long)]))
+    mask = torch.stack(masks).to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return torch.stack(rows), mask, positions
+
+
+def prefill(model: WeGenModel, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
+            cache: DynamicCache) -> tuple[torch.Tensor, torch.Tensor]:
+    hidden, logits = model(embeds, attention_mask=mask, position_ids=positions, cache=cache, last_only=True)
+    return hidden[:, -1], logits[:, -1]  # (B, D), (B, V)
+
+
+def decode_step(model: WeGenModel, embeds: torch.Tensor, mask: torch.Tensor,
+                positions: torch.Tensor, cache: DynamicCache) -> tuple[torch.Tensor, torch.Tensor]:
+    """One token for every row: embeds (B, 1, D), mask (B, T_total), positions (B, 1)."""
+    hidden, logits = model(embeds, attention_mask=mask, position_ids=positions, cache=cache, last_only=True)
+    return hidden[:, -1], logits[:, -1]
+
+
+def _text_logits(logits: torch.Tensor, row: _Row, tok: WeGenTokenizer, opts: LoopOptions) -> torch.Tensor:
+    """Mask what a TEXT step may not produce, and force ``<img>`` / ``</s>`` when text runs out."""
+    logits = logits.float().clone()
+    blocked = [tok.img_end_id, tok.bos_id, tok.unk_id, *tok.image_token_ids]
+    may_open = opts.wants_image is not False and row.images < opts.max_images
+    must_open = opts.wants_image is True and row.images == 0
+    if not may_open:
+        blocked.append(tok.img_start_id)
+    if must_open:
+        blocked.append(tok.eos_id)
+    logits[blocked] = float("-inf")
+    if row.text_tokens >= opts.max_new_tokens:  # out of text budget: close the reply
+        forced = tok.img_start_id if must_open else tok.eos_id
+        logits.fill_(float("-inf"))
+        logits[forced] = 0.0
+    return logits
+
+
+@torch.no_grad()
+def generate(model: WeGenModel, tok: WeGenTokenizer, prompts: list[Prompt], opts: LoopOptions,
+             seeds: list[int], callback: LoopCallback | None = None,
+             cancel: Callable[[], bool] | None = None) -> list[Reply]:
+    """Run the loop for a batch of prompts; returns one `Reply` per prompt."""
+    if len(seeds) != len(prompts):
+        raise ValueError("one seed per prompt is needed")
+    embed_table = model.llm.get_input_embeddings()
+    device = embed_table.weight.device
+    embeds, mask, positions = left_pad(prompts, model)
+    cache = DynamicCache(config=model.llm.config)
+    rows = [_Row(Reply(), torch.Generator().manual_seed(s)) for s in seeds]
+    guided = opts.embedding_cfg != 1.0
+    notify = callback or (lambda row, kind, value: None)
+
+    def token_embed(token: int) -> torch.Tensor:
+        return embed_table(torch.tensor([token], device=device))[0]  # (D,)
+
+    h, logits = prefill(model, embeds, mask, positions, cache)
+    next_pos = positions[:, -1] + 1  # (B,)
+    while any(r.phase is not Phase.DONE for r in rows):
+        if cancel is not None and cancel():
+            raise Cancelled()
+        inputs = []
+        for i, row in enumerate(rows):
+            if row.phase is Phase.IMAGE:
+                inputs.append(_image_step(model, tok, row, h[i], opts, guided, notify, i, token_embed))
+                continue
+            if row.phase is Phase.DONE:
+                inputs.append(token_embed(tok.eos_id))
+                continue
+            token = sample_token(_text_logits(logits[i], row, tok, opts), opts.temperature,
+                                 opts.top_p, row.generator)
+            if token == tok.eos_id:
+                row.phase = Phase.DONE
+            elif token == tok.img_start_id:
+                row.phase, row.k = Phase.IMAGE, 0
+                row.shifted, row.official = [], []
+            else:
+                row.text_tokens += 1
+                if not row.reply.segments or not isinstance(row.reply.segments[-1], list):
+                    row.reply.segments.append([])
+                row.reply.segments[-1].append(token)
+                notify(i, "text", token)
+            inputs.append(token_embed(token))
+        step_in = torch.stack(inputs)[:, None]  # (B, 1, D)
+        mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
+        if all(r.phase is Phase.DONE for r in rows):
+            break
+        h, logits = decode_step(model, step_in, mask, next_pos[:, None], cache)
+        next_pos = next_pos + 1
+        if guided:
+            for i, row in enumerate(rows):
+                if row.phase is Phase.IMAGE and row.k < NUM_IMAGE_TOKENS:
+                    _uncond_step(model, row, step_in[i : i + 1])
+    return [r.reply for r in rows]
+
+
+def _image_step(model: WeGenModel, tok: WeGenTokenizer, row: _Row, h: torch.Tensor,
+                opts: LoopOptions, guided: bool, notify: LoopCallback, index: int,
+                token_embed: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    """One IMAGE step for a row; returns its next input embedding (D,)."""
+    if row.k >= 1:  # h sits at <img_{k-1}>: the official reading of feature k-1
+        row.official.append(model.output_proj(h))
+    if row.k == NUM_IMAGE_TOKENS:  # all 64 produced: close the image
+        chosen = row.official if opts.alignment is FeatureAlignment.OFFICIAL else row.shifted
+        features = torch.stack(chosen)  # (64, F)
+        row.reply.segments.append(features)
+        row.phase, row.images, row.uncond = Phase.TEXT, row.images + 1, None
+        notify(index, "image", features)
+        return token_embed(tok.img_end_id)
+    if guided:
+        assert row.h_uncond is not None
+        h = row.h_uncond + opts.embedding_cfg * (h - row.h_uncond)
+    feature, next_embed = model.features_to_embeds(h)
+    row.shifted.append(feature)
+    row.k += 1
+    notify(index, "image_token", row.k)
+    return next_embed
+
+
+def _uncond_step(model: WeGenModel, row: _Row, step_in: torch.Tensor) -> None:
+    """Feed the unconditional stream the same input the conditional row just received."""
+    if row.uncond is None:  # the stream starts at <img>
+        row.uncond, row.uncond_len = DynamicCache(config=model.llm.config), 0
+    position = torch.tensor([[row.uncond_len]], device=step_in.device)
+    hidden, _ = model(step_in, position_ids=position, cache=row.uncond, last_only=True)
+    row.uncond_len += 1
+    row.h_uncond = hidden[0, -1]

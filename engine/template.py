@@ -1,0 +1,212 @@
+"""The special tokens and the chat template: the one place that spells them.
+
+WeGen extends a Llama-2 vocabulary with 330 tokens (see ../shared/reference): image brackets,
+100 image-slot tokens (64 used per image), patch brackets, box brackets and 224 location tokens.
+Ids are never hard-coded: they are looked up in the tokenizer by these strings.
+
+A conversation is rendered in the Llama-2 chat format
+
+    <s>[INST] user [/INST]\\n assistant</s><s>[INST] user [/INST]\\n
+
+(the official text-to-image prompt is exactly the first user turn with "Generate a painting: ").
+An image anywhere in a turn is written as ``<img>`` + 64 ``<img_xxxxx>`` + ``</img>``; at the 64
+slots the token embeddings are replaced by ``input_proj(features)``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+# --- special tokens -------------------------------------------------------------------------
+BOS = "<s>"
+EOS = "</s>"
+UNK = "<unk>"
+IMG_START = "<img>"
+IMG_END = "</img>"
+PATCH_START = "<patch>"
+PATCH_END = "</patch>"
+BOX_START = "<box_start>"
+BOX_END = "<box_end>"
+NUM_IMAGE_SLOT_TOKENS = 100  # the vocabulary has <img_00000>..<img_00099>
+NUM_LOCATION_TOKENS = 224
+NUM_IMAGE_TOKENS = 64  # visual tokens per image (8 x 8 pooled grid)
+
+
+def image_token(index: int) -> str:
+    """The spelling of image-slot token ``index`` (``<img_00007>``)."""
+    if not 0 <= index < NUM_IMAGE_SLOT_TOKENS:
+        raise ValueError(f"image token index {index} is outside 0..{NUM_IMAGE_SLOT_TOKENS - 1}")
+    return f"<img_{index:05d}>"
+
+
+def location_token(index: int) -> str:
+    """The spelling of location token ``index`` (``<loc-17>``)."""
+    if not 0 <= index < NUM_LOCATION_TOKENS:
+        raise ValueError(f"location token index {index} is outside 0..{NUM_LOCATION_TOKENS - 1}")
+    return f"<loc-{index}>"
+
+
+#: The 330 tokens WeGen adds to the Llama-2 vocabulary, in our canonical order.
+ADDED_TOKENS: tuple[str, ...] = (
+    IMG_START,
+    IMG_END,
+    *(image_token(i) for i in range(NUM_IMAGE_SLOT_TOKENS)),
+    PATCH_START,
+    PATCH_END,
+    BOX_START,
+    BOX_END,
+    *(location_token(i) for i in range(NUM_LOCATION_TOKENS)),
+)
+#: Tokens every WeGen tokenizer must know, control tokens included.
+REQUIRED_TOKENS: tuple[str, ...] = (UNK, BOS, EOS, *ADDED_TOKENS)
+
+# --- chat format ----------------------------------------------------------------------------
+INST_OPEN = "[INST] "
+INST_CLOSE = " [/INST]\n"
+
+
+class Role(str, enum.Enum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class ImageRole(str, enum.Enum):
+    """What an image in a user turn is for. The label is written before the image."""
+
+    IMAGE = "image"  # a plain image: to describe, edit, or continue from
+    REFERENCE = "reference"  # a subject to re-use (subject-driven generation)
+    CONDITION = "condition"  # an edge map or layout sketch (condition-driven generation)
+    STYLE = "style"  # the style to apply (style transfer)
+    RESTORE = "restore"  # a degraded photo to restore
+
+
+IMAGE_LABELS: dict[ImageRole, str] = {
+    ImageRole.IMAGE: "",
+    ImageRole.REFERENCE: "Subject: ",
+    ImageRole.CONDITION: "Condition: ",
+    ImageRole.STYLE: "Style: ",
+    ImageRole.RESTORE: "Degraded photo: ",
+}
+
+
+class Task(str, enum.Enum):
+    """A task hint chosen by the UI; ``AUTO`` lets the model decide from the text."""
+
+    AUTO = "auto"
+    GENERATE = "generate"  # text-to-image
+    DESCRIBE = "describe"  # understanding: answer about the input images
+    EDIT = "edit"  # refine / edit the last image of the conversation
+    SUBJECT = "subject"  # put a reference subject into a new scene
+    CONDITION = "condition"  # follow a condition map
+    RESTORE = "restore"  # restore a degraded image
+    STYLE = "style"  # content image + style image -> the content in that style
+    VARIATIONS = "variations"  # another take on the last request
+
+
+#: How a task's instruction is phrased; ``{text}`` is the user's text (may be empty).
+TASK_INSTRUCTIONS: dict[Task, str] = {
+    Task.AUTO: "{text}",
+    Task.GENERATE: "Generate a painting: {text}",
+    Task.DESCRIBE: "{text}",
+    Task.EDIT: "Edit the image: {text}",
+    Task.SUBJECT: "Generate the subject in a new scene: {text}",
+    Task.CONDITION: "Generate an image that follows the condition: {text}",
+    Task.RESTORE: "Restore the image. {text}",
+    Task.STYLE: "Paint the image in the style of the style image. {text}",
+    Task.VARIATIONS: "Generate a variation: {text}",
+}
+#: What a task says when the user typed nothing.
+TASK_DEFAULT_TEXT: dict[Task, str] = {
+    Task.DESCRIBE: "Describe the image.",
+}
+#: Whether a task's reply must contain an image (True), must not (False), or either (None).
+TASK_WANTS_IMAGE: dict[Task, bool | None] = {
+    Task.AUTO: None,
+    Task.GENERATE: True,
+    Task.DESCRIBE: False,
+    Task.EDIT: True,
+    Task.SUBJECT: True,
+    Task.CONDITION: True,
+    Task.RESTORE: True,
+    Task.STYLE: True,
+    Task.VARIATIONS: True,
+}
+
+#: Prompt Self-Rewriting: the request that asks the model to expand a brief prompt.
+PSR_INSTRUCTION = "Rewrite the request as a detailed image description: {text}"
+
+
+def task_text(task: Task, text: str) -> str:
+    """The user's text phrased for ``task``."""
+    text = text.strip() or TASK_DEFAULT_TEXT.get(task, "")
+    return TASK_INSTRUCTIONS[task].format(text=text).strip()
+
+
+@dataclass(frozen=True)
+class ImageSlot:
+    """Where an image goes in the rendered prompt; ``index`` counts images in the conversation."""
+
+    index: int
+    role: ImageRole = ImageRole.IMAGE
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control token in the rendered prompt (``BOS`` or ``EOS``)."""
+
+    token: str
+
+
+#: A rendered prompt is a sequence of text pieces, control tokens and image slots.
+Piece = str | ImageSlot | Control
+
+
+@dataclass(frozen=True)
+class TemplateTurn:
+    """A turn as the template sees it: text pieces and image roles in reading order."""
+
+    role: Role
+    parts: tuple[str | ImageRole, ...]
+
+
+def render(turns: list[TemplateTurn] | tuple[TemplateTurn, ...], *, open_reply: bool = True) -> list[Piece]:
+    """Render a conversation into pieces.
+
+    With ``open_reply`` the conversation must end on a user turn and the result ends with the
+    assistant prefix, ready for generation. Images are numbered in order of appearance.
+    """
+    pieces: list[Piece] = []
+    images = 0
+    expect = Role.USER
+    for turn in turns:
+        if turn.role is not expect:
+            raise ValueError(f"turns must alternate user/assistant; got two {turn.role.value} turns in a row")
+        if turn.role is Role.USER:
+            pieces += [Control(BOS), INST_OPEN]
+        for part in turn.parts:
+            if isinstance(part, ImageRole):
+                if IMAGE_LABELS[part]:
+                    pieces.append(IMAGE_LABELS[part])
+                pieces.append(ImageSlot(images, part))
+                images += 1
+            elif part:
+                pieces.append(part)
+        if turn.role is Role.USER:
+            pieces.append(INST_CLOSE)
+        else:
+            pieces.append(Control(EOS))
+        expect = Role.ASSISTANT if turn.role is Role.USER else Role.USER
+    if open_reply and expect is not Role.ASSISTANT:
+        raise ValueError("a prompt for generation must end with a user turn")
+    return _merge_text(pieces)
+
+
+def _merge_text(pieces: list[Piece]) -> list[Piece]:
+    merged: list[Piece] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] = merged[-1] + piece
+        else:
+            merged.append(piece)
+    return merged

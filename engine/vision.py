@@ -1,0 +1,62 @@
+"""The vision encoder: timm's EVA tower, then an average pool of its patch grid to 64 visual tokens.
+
+For the official model this is EVA-CLIP-E-14-plus at 448 px: 32x32 patch tokens of width 1792 from
+the last block (class token dropped, no final norm), pooled 4x4 to an 8x8 grid. wegen-tiny uses the
+same class at a small size. The 64 features are the visual tokens in both directions: LLM inputs
+(through the input projector), regression targets, and the de-tokenizer's conditioning.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from timm.models.eva import Eva
+from torch import nn
+
+from engine.config import VisionConfig
+from engine.template import NUM_IMAGE_TOKENS
+
+
+class VisionEncoder(nn.Module):
+    def __init__(self, config: VisionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.tower = Eva(
+            img_size=config.image_size,
+            patch_size=config.patch_size,
+            embed_dim=config.width,
+            depth=config.depth,
+            num_heads=config.num_heads,
+            mlp_ratio=config.mlp_ratio,
+            qkv_bias=True,
+            use_post_norm=config.post_norm,
+            use_post_transformer_norm=False,  # WeGen reads the last block's output, pre-norm
+            norm_layer=partial(nn.LayerNorm, eps=config.norm_eps),
+            num_classes=0,
+            global_pool="token",
+        )
+        self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1], (B, 3, S, S) at the configured size -> (B, 64, width) features."""
+        x = (pixels - self.mean) / self.std
+        tokens = self.tower.forward_features(x)[:, self.tower.num_prefix_tokens:]  # (B, G*G, C)
+        b, n, c = tokens.shape
+        g = self.config.grid
+        grid = tokens.transpose(1, 2).reshape(b, c, g, g)  # (B, C, G, G), row-major patches
+        side = int(NUM_IMAGE_TOKENS**0.5)
+        pooled = F.avg_pool2d(grid, kernel_size=g // side)  # (B, C, 8, 8)
+        return pooled.flatten(2).transpose(1, 2)  # (B, 64, C), row-major
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
+        """RGB images -> (B, 3, S, S) float pixels in [0, 1]: bilinear resize, aspect not kept."""
+        size = self.config.image_size
+        arrays = [np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32)
+                  for im in images]
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 255.0
+        return batch.to(self.mean.device, self.mean.dtype)
