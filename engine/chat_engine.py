@@ -26,10 +26,11 @@ from PIL import Image
 
 from engine import api
 from engine.errors import Cancelled, PromptError, WeGenError
-from engine.folder import load_model_folder
+from engine.folder import CONFIG, load_model_folder
 from engine.generate import LoopOptions, Prompt, Reply, generate
 from engine.images import image_fingerprint
 from engine.model import WeGenModel
+from engine.official import is_official_folder, load_official
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
 from engine.runtime import Runtime, select_runtime, synchronize
 from engine.template import (
@@ -69,7 +70,10 @@ class WeGenEngine:
     # --- loading ------------------------------------------------------------------------------
     def load(self, model_dir: str, runtime: api.RuntimeRequest | None = None) -> api.ModelInfo:
         rt = select_runtime(runtime)
-        model, tokenizer = load_model_folder(model_dir, rt)
+        if is_official_folder(model_dir) and not (Path(model_dir) / CONFIG).is_file():
+            model, tokenizer = load_official(model_dir, rt)
+        else:
+            model, tokenizer = load_model_folder(model_dir, rt)
         return self.attach(model, tokenizer, rt, str(model_dir))
 
     def attach(self, model: WeGenModel, tokenizer: WeGenTokenizer, runtime: Runtime,

@@ -46,24 +46,54 @@ def save_model_folder(model: WeGenModel, tokenizer: WeGenTokenizer, folder: str 
 
 
 def write_weights(state: dict[str, torch.Tensor], folder: Path) -> None:
-    shards: list[dict[str, torch.Tensor]] = [{}]
-    size = 0
-    for name, tensor in state.items():
+    with ShardWriter(folder) as writer:
+        for name, tensor in state.items():
+            writer.add(name, tensor)
+
+
+class ShardWriter:
+    """Writes tensors into ``model.safetensors``, or into shards of at most ``SHARD_BYTES`` plus
+    an index once more than one shard is needed. A shard is written as soon as it is full."""
+
+    def __init__(self, folder: Path, shard_bytes: int = SHARD_BYTES) -> None:
+        self.folder, self.shard_bytes = folder, shard_bytes
+        self.pending: dict[str, torch.Tensor] = {}
+        self.size = 0
+        self.written: list[tuple[Path, list[str]]] = []
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def add(self, name: str, tensor: torch.Tensor) -> None:
         nbytes = tensor.numel() * tensor.element_size()
-        if shards[-1] and size + nbytes > SHARD_BYTES:
-            shards.append({})
-            size = 0
-        shards[-1][name] = tensor
-        size += nbytes
-    if len(shards) == 1:
-        save_file(shards[0], str(folder / WEIGHTS), metadata={"format": "pt"})
-        return
-    weight_map = {}
-    for i, shard in enumerate(shards, 1):
-        name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
-        save_file(shard, str(folder / name), metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(shard, name))
-    (folder / INDEX).write_text(json.dumps({"weight_map": weight_map}, indent=1), encoding="utf-8")
+        if self.pending and self.size + nbytes > self.shard_bytes:
+            self._flush()
+        self.pending[name] = tensor.detach().cpu().contiguous()
+        self.size += nbytes
+
+    def _flush(self) -> None:
+        path = self.folder / f"shard-{len(self.written) + 1:05d}.tmp"
+        save_file(self.pending, str(path), metadata={"format": "pt"})
+        self.written.append((path, list(self.pending)))
+        self.pending, self.size = {}, 0
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None:
+            for path, _ in self.written:
+                path.unlink(missing_ok=True)
+            return
+        if self.pending or not self.written:
+            self._flush()
+        if len(self.written) == 1:
+            self.written[0][0].replace(self.folder / WEIGHTS)
+            return
+        weight_map = {}
+        n = len(self.written)
+        for i, (path, names) in enumerate(self.written, 1):
+            final = f"model-{i:05d}-of-{n:05d}.safetensors"
+            path.replace(self.folder / final)
+            weight_map.update(dict.fromkeys(names, final))
+        (self.folder / INDEX).write_text(json.dumps({"weight_map": weight_map}, indent=1), encoding="utf-8")
 
 
 def weight_files(folder: Path) -> dict[str, Path]:
@@ -95,9 +125,11 @@ def verify_model_folder(folder: str | Path) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         return [f"{folder} is not a folder"]
-    if not (folder / CONFIG).is_file() and (folder / "pytorch_model.bin").is_file():
-        return [f"{folder} is an official WeGen checkpoint folder: convert it once with "
-                f"`wegen-cli convert {folder} OUT_FOLDER`, then choose OUT_FOLDER"]
+    if not (folder / CONFIG).is_file():
+        from engine.official import check_official_folder, is_official_folder
+
+        if is_official_folder(folder):
+            return check_official_folder(folder)
     problems: list[str] = []
     try:
         config = WeGenConfig.load(folder / CONFIG)

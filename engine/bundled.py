@@ -1,0 +1,34 @@
+"""Where the bundled model lives, and what to tell a user when there is none."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.errors import ModelFolderError
+
+ENV_MODEL = "WEGEN_MODEL"
+BUNDLED_NAME = "wegen-tiny"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DIR = REPO_ROOT / "resources" / "models" / BUNDLED_NAME
+
+HOW_TO_GET_A_MODEL = (
+    "Get a model in one of three ways: train the bundled small model with "
+    "`python -m training.reproduce` (about 2 hours on a CPU, minutes on a GPU); convert the "
+    "official WeGen checkpoint with `wegen-cli convert wegen_mllm_ckpt OUT_DIR`; or point to a "
+    "model folder with --model DIR (or the WEGEN_MODEL environment variable)."
+)
+
+
+def default_model_dir() -> Path:
+    """The model to use when none is named: $WEGEN_MODEL, else the bundled wegen-tiny."""
+    return Path(os.environ.get(ENV_MODEL) or BUNDLED_DIR)
+
+
+def require_model_dir(path: str | Path | None) -> Path:
+    """``path`` (or the default) if it exists, else a `ModelFolderError` saying how to get one."""
+    folder = Path(path) if path else default_model_dir()
+    if not folder.exists():
+        what = "the bundled model" if folder == BUNDLED_DIR else "the model folder"
+        raise ModelFolderError(f"{what} {folder} does not exist. {HOW_TO_GET_A_MODEL}")
+    return folder
