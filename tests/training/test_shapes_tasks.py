@@ -1,0 +1,150 @@
+"""Chat samples of every task, built with engine.template, and the held-out splits."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from engine.template import Control, ImageSlot, Role, render
+from training.data import splits
+from training.data.judge import parse_scene
+from training.data.samples import SAMPLE_KINDS, Sample
+from training.data.scoring import preservation
+from training.data.tasks import (
+    evaluated_scenes,
+    make_sample,
+    names_heldout_pair,
+    plan_sample,
+    sample_stream,
+)
+from training.data.world import ObjectSpec, Scene
+
+
+@pytest.mark.parametrize("kind", SAMPLE_KINDS)
+@pytest.mark.parametrize("split", splits.SPLITS)
+def test_every_task_builds_valid_chat_samples(kind: str, split: str) -> None:
+    for seed in range(6):
+        sample = make_sample(kind, seed, split, size=64)
+        assert sample.kind == kind and sample.split == split
+        pieces = render(sample.turns, open_reply=False)
+        slots = [p for p in pieces if isinstance(p, ImageSlot)]
+        assert [s.index for s in slots] == list(range(len(sample.specs)))
+        assert len(sample.images) == len(sample.specs) == len(sample.targets)
+        assert all(im.mode == "RGB" and im.size == (64, 64) for im in sample.images)
+        assert sample.turns[0].role is Role.USER and sample.turns[-1].role is Role.ASSISTANT
+        assert pieces[-1] == Control("</s>")
+        # the prompt up to the last user turn renders open for generation
+        assert render(sample.turns[:-1], open_reply=True)
+        if kind in ("vqa", "caption"):
+            assert not any(sample.targets) and sample.texts()[-1]
+        elif kind != "psr":
+            assert sample.targets[-1]
+        if kind == "psr":
+            assert len(sample.rewrites) >= 2
+            assert all(sample.brief.consistent(r.scene) for r in sample.rewrites)
+
+
+@pytest.mark.parametrize("kind", SAMPLE_KINDS)
+def test_samples_are_deterministic(kind: str) -> None:
+    a, b = make_sample(kind, 11, size=32), make_sample(kind, 11, size=32)
+    assert a == b
+    assert all(
+        np.array_equal(np.asarray(x), np.asarray(y))
+        for x, y in zip(a.images, b.images, strict=True)
+    )
+
+
+def test_sample_rejects_mismatched_targets() -> None:
+    good = make_sample("t2i", 0, size=32)
+    with pytest.raises(ValueError, match="target"):
+        Sample("t2i", "train", good.turns, good.specs, (False,))
+
+
+def test_train_samples_never_contain_heldout_combinations() -> None:
+    stream = sample_stream(0, "train", size=None)
+    for _ in range(600):
+        sample = next(stream)
+        for scene in (*sample.scenes, *(r.scene for r in sample.rewrites)):
+            assert not splits.is_heldout_scene(scene)
+            for obj in scene.objects:
+                assert (obj.shape, obj.colour) not in splits.HELDOUT_SHAPE_COLOUR
+                assert (obj.shape, obj.position) not in splits.HELDOUT_SHAPE_POSITION
+            assert (scene.style, scene.background) not in splits.HELDOUT_STYLE_BACKGROUND
+        for text in (*sample.texts(), *(r.text for r in sample.rewrites)):
+            assert not names_heldout_pair(text), text
+
+
+def test_heldout_samples_contain_a_heldout_combination() -> None:
+    stream = sample_stream(0, "heldout", size=None)
+    for _ in range(300):
+        sample = next(stream)
+        if sample.kind == "psr":
+            assert any(c and splits.is_heldout_key(c, s) for s, c in sample.brief.objects)
+        else:
+            assert any(splits.is_heldout_scene(s) for s in evaluated_scenes(sample))
+
+
+def test_heldout_phrase_detection() -> None:
+    assert names_heldout_pair("a large green striped star at the top")
+    assert names_heldout_pair("Is there a violet disc?")
+    assert not names_heldout_pair("a green circle and a red star")
+
+
+def _object_pixels(image, scene: Scene, obj: ObjectSpec) -> np.ndarray:
+    a = np.asarray(image)
+    (x, y), r = obj.centre, obj.diameter / 2 + 0.02
+    s = a.shape[0]
+    return a[int((y - r) * s) : int((y + r) * s) + 1, int((x - r) * s) : int((x + r) * s) + 1]
+
+
+@pytest.mark.parametrize("kind", ["edit", "diic"])
+def test_untouched_objects_render_identically(kind: str) -> None:
+    checked = 0
+    for seed in range(30):
+        sample = make_sample(kind, seed, size=128)
+        for i in range(1, len(sample.specs)):
+            before, after = sample.scenes[i - 1], sample.scenes[i]
+            if before.background != after.background:
+                continue
+            moved = {o.position for o in before.objects} ^ {o.position for o in after.objects}
+            changed = {o.position for o in before.objects if o not in after.objects}
+            for obj in before.objects:
+                if obj in after.objects and not (moved | changed) & {obj.position}:
+                    a = _object_pixels(sample.images[i - 1], before, obj)
+                    b = _object_pixels(sample.images[i], after, obj)
+                    assert np.array_equal(a, b)
+                    checked += 1
+    assert checked > 20
+
+
+def test_edit_preservation_is_measurable() -> None:
+    samples = (make_sample("edit", seed, size=128) for seed in range(20))
+    scored = [s for s in samples if s.scenes[-1].style != "pixel"][:5]  # judge is exact off pixel
+    assert scored
+    for sample in scored:
+        before, after = sample.scenes[-2], sample.scenes[-1]
+        assert preservation(before, after, parse_scene(sample.images[-1])) == 1.0
+
+
+def test_subject_keeps_the_instance_identity() -> None:
+    for seed in range(10):
+        sample = make_sample("subject", seed, size=32)
+        reference, target = sample.scenes
+        (subject,) = reference.objects
+        assert subject.identity in {o.identity for o in target.objects}
+
+
+def test_style_sample_changes_only_the_style() -> None:
+    for seed in range(10):
+        content, style_ref, target = make_sample("style", seed, size=32).scenes
+        assert target.objects == content.objects and target.background == content.background
+        assert target.style == style_ref.style != content.style
+
+
+def test_plan_rejects_unknown_inputs() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        plan_sample("dance", random.Random(0))
+    with pytest.raises(ValueError, match="split"):
+        plan_sample("t2i", random.Random(0), "test")

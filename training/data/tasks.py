@@ -1,0 +1,404 @@
+"""Every task WeGen claims, as chat samples of the shapes world (see samples.py for the format).
+
+User turns follow the desktop composer: attachments first, then the text phrased for the task by
+``engine.template.task_text`` (a share of samples use ``Task.AUTO`` with a plain request, so the
+model also learns to pick the task from the text). Assistant turns are one image or one text.
+
+=========  ==========================================================================
+kind       turns
+=========  ==========================================================================
+t2i        detailed caption -> image
+vqa        image + question -> short canonical answer (colour, shape, size, pattern, position,
+           count, yes/no, background, style)
+caption    image + "describe" -> detailed (or, asked briefly, brief) caption
+edit       caption -> image, then 1-2 instructions -> edited image each (or: image + instruction
+           -> edited image); untouched objects are identical
+diic       caption (or a first frame) -> frame, then 1-3 narrated changes -> next frame
+subject    reference image of one instance + text placing "the subject" -> new scene with it
+condition  edge map or layout sketch + the text the map lacks -> image
+restore    degraded image (noise, blur, low resolution, JPEG; 1-2 of them) -> clean image
+style      content image + style reference (another scene) -> the content in that style
+psr        PSR instruction with a brief prompt -> a detailed rewrite (sometimes -> image);
+           ``Sample.rewrites`` holds several rewrites consistent with the brief
+=========  ==========================================================================
+
+A sample is checked against its split (splits.py) and re-drawn until it passes: in ``train``
+no scene contains a held-out combination and no text names a held-out shape x colour pair; in
+``heldout`` at least one evaluated scene (targets; the input for vqa/caption; the rewrites for
+psr) contains one.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+
+from engine.template import PSR_INSTRUCTION, ImageRole, Role, Task, TemplateTurn, task_text
+from training.data import captions as cap
+from training.data.captions import Brief, brief_of, brief_text, detailed_caption
+from training.data.conditions import CONDITIONS
+from training.data.degrade import sample_degradations
+from training.data.edits import EDIT_KINDS, sample_change, sample_dynamics
+from training.data.samples import SAMPLE_KINDS, ImageSpec, Rewrite, Sample
+from training.data.splits import (
+    HELDOUT_SHAPE_COLOUR,
+    Split,
+    allowed_for,
+    check_split,
+    is_heldout_key,
+    is_heldout_scene,
+    is_train_look,
+    is_train_object,
+    sample_scene,
+)
+from training.data.world import (
+    BACKGROUNDS,
+    COLOURS,
+    POSITIONS,
+    SHAPES,
+    STYLES,
+    ObjectSpec,
+    Scene,
+    sample_object,
+    sample_objects,
+)
+
+#: Share of samples phrased for ``Task.AUTO`` (a plain request instead of the task's prefix).
+AUTO_PROB = 0.25
+DRAW_VERBS = ("draw", "create", "show me", "make a picture of")
+BRIEF_DESCRIBE = ("What is in the image?", "Describe the image briefly.")
+PSR_REWRITES = 4
+MAX_ATTEMPTS = 200
+
+
+def _user(*parts: str | ImageRole) -> TemplateTurn:
+    return TemplateTurn(Role.USER, tuple(parts))
+
+
+def _assistant(*parts: str | ImageRole) -> TemplateTurn:
+    return TemplateTurn(Role.ASSISTANT, tuple(parts))
+
+
+def _phrase(task: Task, text: str, rng: random.Random, auto: str | None = None) -> str:
+    """The user's text for ``task``, or with probability AUTO_PROB the plain ``auto`` text."""
+    if auto is not None and rng.random() < AUTO_PROB:
+        return task_text(Task.AUTO, auto)
+    return task_text(task, text)
+
+
+def _generate_turns(scene: Scene, rng: random.Random) -> list[TemplateTurn]:
+    caption = detailed_caption(scene, rng)
+    text = _phrase(Task.GENERATE, caption, rng, f"{rng.choice(DRAW_VERBS)} {caption}")
+    return [_user(text), _assistant(ImageRole.IMAGE)]
+
+
+# --- planners: (rng, split) -> Sample -------------------------------------------------------
+def plan_t2i(rng: random.Random, split: Split) -> Sample:
+    scene = sample_scene(rng, split)
+    return Sample("t2i", split, tuple(_generate_turns(scene, rng)), (ImageSpec(scene),), (True,))
+
+
+def _question(scene: Scene, rng: random.Random, split: Split) -> tuple[str, str]:
+    obj = rng.choice(scene.objects)
+    the, where = cap.the(obj, rng), cap.word(cap.POSITION_WORDS, obj.position, rng)
+    kind = rng.choice(
+        ["colour", "shape", "size", "pattern", "position", "count", "exists", "background", "style"]
+    )
+    if kind == "colour":
+        return (
+            f"What colour is the {cap.word(cap.SHAPE_WORDS, obj.shape, rng)} {where}?",
+            obj.colour,
+        )
+    if kind == "shape":
+        return f"What shape is the object {where}?", obj.shape
+    if kind == "size":
+        return f"What size is {the}?", obj.size
+    if kind == "pattern":
+        return f"What pattern does {the} have?", obj.pattern
+    if kind == "position":
+        return f"Where is {the}?", obj.position
+    if kind == "count":
+        which = rng.choice(["all", "shape", "colour"])
+        if which == "shape":
+            n = sum(o.shape == obj.shape for o in scene.objects)
+            noun = cap.pluralise(cap.word(cap.SHAPE_WORDS, obj.shape, rng))
+            return f"How many {noun} are there?", cap.NUMBER_WORDS[n]
+        if which == "colour":
+            n = sum(o.colour == obj.colour for o in scene.objects)
+            colour = cap.word(cap.COLOUR_WORDS, obj.colour, rng)
+            return f"How many {colour} objects are there?", cap.NUMBER_WORDS[n]
+        return "How many objects are there?", cap.NUMBER_WORDS[len(scene.objects)]
+    if kind == "exists":
+        if rng.random() < 0.5:
+            return f"Is there {cap.with_article(cap.name(obj, rng))}?", "yes"
+        keys = {o.key for o in scene.objects}
+        absent = [
+            (c, s)
+            for c in COLOURS
+            for s in SHAPES
+            if (c, s) not in keys and (split == "heldout" or not is_heldout_key(c, s))
+        ]
+        colour, shape = rng.choice(absent)
+        words = f"{cap.word(cap.COLOUR_WORDS, colour, rng)} {cap.word(cap.SHAPE_WORDS, shape, rng)}"
+        return f"Is there {cap.with_article(words)}?", "no"
+    if kind == "background":
+        return "What is the background?", scene.background
+    return "What style is the image?", scene.style
+
+
+def plan_vqa(rng: random.Random, split: Split) -> Sample:
+    scene = sample_scene(rng, split)
+    question, answer = _question(scene, rng, split)
+    turns = (_user(ImageRole.IMAGE, task_text(Task.DESCRIBE, question)), _assistant(answer))
+    return Sample("vqa", split, turns, (ImageSpec(scene),), (False,))
+
+
+def plan_caption(rng: random.Random, split: Split) -> Sample:
+    scene = sample_scene(rng, split)
+    if rng.random() < 0.3:
+        question, answer = rng.choice(BRIEF_DESCRIBE), cap.brief_caption(scene, rng)
+    else:
+        question, answer = "", detailed_caption(scene, rng)
+    turns = (_user(ImageRole.IMAGE, task_text(Task.DESCRIBE, question)), _assistant(answer))
+    return Sample("caption", split, turns, (ImageSpec(scene),), (False,))
+
+
+def plan_edit(rng: random.Random, split: Split) -> Sample:
+    scene = sample_scene(rng, split)
+    allowed = allowed_for(split)
+    turns: list[TemplateTurn] = []
+    specs, targets = [ImageSpec(scene)], []
+    from_chat = rng.random() < 0.6
+    if from_chat:
+        turns += _generate_turns(scene, rng)
+        targets.append(True)
+    else:
+        targets.append(False)
+    for step in range(rng.choice([1, 1, 2])):
+        change = sample_change(scene, rng, kinds=EDIT_KINDS, allowed=allowed)
+        if change is None:
+            break
+        text = _phrase(Task.EDIT, change.instruction, rng, change.instruction)
+        image_first = () if from_chat or step > 0 else (ImageRole.IMAGE,)
+        turns += [_user(*image_first, text), _assistant(ImageRole.IMAGE)]
+        scene = change.after
+        specs.append(ImageSpec(scene))
+        targets.append(True)
+    return Sample("edit", split, tuple(turns), tuple(specs), tuple(targets))
+
+
+def plan_diic(rng: random.Random, split: Split) -> Sample:
+    scene = sample_scene(rng, split)
+    allowed = allowed_for(split)
+    turns: list[TemplateTurn] = []
+    from_chat = rng.random() < 0.5
+    if from_chat:
+        turns += _generate_turns(scene, rng)
+    specs, targets = [ImageSpec(scene)], [from_chat]
+    for step in range(rng.randint(1, 3)):
+        scene, narration, changes = sample_dynamics(scene, rng, allowed=allowed)
+        if not changes:
+            break
+        text = task_text(Task.AUTO, f"Next frame: {narration}.")
+        image_first = () if from_chat or step > 0 else (ImageRole.IMAGE,)
+        turns += [_user(*image_first, text), _assistant(ImageRole.IMAGE)]
+        specs.append(ImageSpec(scene))
+        targets.append(True)
+    return Sample("diic", split, tuple(turns), tuple(specs), tuple(targets))
+
+
+def plan_subject(rng: random.Random, split: Split) -> Sample:
+    allowed = allowed_for(split)
+    n = rng.randint(1, 3)
+    positions = rng.sample(POSITIONS, n)
+    subject = sample_object(rng, positions[0], allowed=allowed, plain_prob=0.15)
+    others = sample_objects(
+        rng,
+        n - 1,
+        positions=positions[1:],
+        allowed=lambda o: o.key != subject.key and (allowed is None or allowed(o)),
+    )
+    background, style = rng.choice(list(BACKGROUNDS)), rng.choice(STYLES)
+    target = Scene((subject, *others), background, style)
+    reference_obj = replace(subject, position="centre", size="large", jitter=(0.0, 0.0))
+    reference = Scene((reference_obj,), rng.choice(list(BACKGROUNDS)), rng.choice(STYLES))
+    size = cap.word(cap.SIZE_WORDS, subject.size, rng)
+    text = f"the {size} subject {cap.word(cap.POSITION_WORDS, subject.position, rng)}"
+    if others:
+        text += ", with " + cap.join_list([cap.describe_object(o, rng) for o in others])
+    text += f", {cap.background_phrase(background, rng)}, {cap.style_phrase(style, rng)}"
+    turns = (
+        _user(ImageRole.REFERENCE, task_text(Task.SUBJECT, text)),
+        _assistant(ImageRole.IMAGE),
+    )
+    specs = (ImageSpec(reference), ImageSpec(target))
+    return Sample("subject", split, turns, specs, (False, True))
+
+
+def plan_condition(rng: random.Random, split: Split) -> Sample:
+    scene = sample_scene(rng, split)
+    view = rng.choice(CONDITIONS)
+    objects = sorted(scene.objects, key=lambda o: POSITIONS.index(o.position))
+    if view == "edges":  # the map shows shapes, sizes, places and patterns; text adds colours
+        parts = [cap.with_article(cap.name(o, rng)) for o in objects]
+    else:  # the sketch shows places, sizes and colours; text adds shapes and patterns
+        parts = [
+            cap.with_article(
+                f"{cap.word(cap.PATTERN_WORDS, o.pattern, rng)} {cap.word(cap.SHAPE_WORDS, o.shape, rng)}"
+            )
+            + " "
+            + cap.word(cap.POSITION_WORDS, o.position, rng)
+            for o in objects
+        ]
+    text = f"{cap.join_list(parts)} {cap.background_phrase(scene.background, rng)}"
+    text += f", {cap.style_phrase(scene.style, rng)}"
+    turns = (
+        _user(ImageRole.CONDITION, task_text(Task.CONDITION, text)),
+        _assistant(ImageRole.IMAGE),
+    )
+    specs = (ImageSpec(scene, view=view), ImageSpec(scene))
+    return Sample("condition", split, turns, specs, (False, True))
+
+
+def plan_restore(rng: random.Random, split: Split) -> Sample:
+    scene = sample_scene(rng, split)
+    degraded = ImageSpec(scene, degradations=sample_degradations(rng))
+    turns = (_user(ImageRole.RESTORE, task_text(Task.RESTORE, "")), _assistant(ImageRole.IMAGE))
+    return Sample("restore", split, turns, (degraded, ImageSpec(scene)), (False, True))
+
+
+def plan_style(rng: random.Random, split: Split) -> Sample:
+    content = sample_scene(rng, split)
+    reference = sample_scene(rng, split)
+    style = rng.choice([s for s in STYLES if s != content.style])
+    reference = replace(reference, style=style)
+    target = replace(content, style=style)
+    turns = (
+        _user(ImageRole.IMAGE, ImageRole.STYLE, task_text(Task.STYLE, "")),
+        _assistant(ImageRole.IMAGE),
+    )
+    specs = (ImageSpec(content), ImageSpec(reference), ImageSpec(target))
+    return Sample("style", split, turns, specs, (False, False, True))
+
+
+def rewrite_scene(brief: Brief, rng: random.Random, split: Split) -> Scene:
+    """A random scene consistent with ``brief`` (within the split's rules)."""
+    train = split == "train"
+    for _ in range(MAX_ATTEMPTS):
+        objects: list[ObjectSpec] = []
+        for shape, colour in brief.objects:
+            free = [p for p in POSITIONS if p not in {o.position for o in objects}]
+            base = sample_object(rng, rng.choice(free))
+            obj = replace(base, shape=shape, colour=colour or rng.choice(list(COLOURS)))
+            if obj.key in {o.key for o in objects} or (train and not is_train_object(obj)):
+                break
+            objects.append(obj)
+        background = brief.background or rng.choice(list(BACKGROUNDS))
+        style = brief.style or rng.choice(STYLES)
+        if len(objects) == len(brief.objects) and (not train or is_train_look(background, style)):
+            return Scene(tuple(objects), background, style)
+    raise RuntimeError(f"no scene fits {brief}")
+
+
+def plan_psr(rng: random.Random, split: Split) -> Sample:
+    scene = sample_scene(rng, split)
+    brief = brief_of(scene, rng)
+    scenes = [scene] + [rewrite_scene(brief, rng, split) for _ in range(PSR_REWRITES - 1)]
+    rewrites = tuple(Rewrite(detailed_caption(s, rng), s) for s in scenes)
+    turns = [
+        _user(PSR_INSTRUCTION.format(text=brief_text(brief, rng))),
+        _assistant(rewrites[0].text),
+    ]
+    specs: tuple[ImageSpec, ...] = ()
+    if rng.random() < 0.5:
+        turns += [_user(task_text(Task.GENERATE, rewrites[0].text)), _assistant(ImageRole.IMAGE)]
+        specs = (ImageSpec(scene),)
+    return Sample("psr", split, tuple(turns), specs, (True,) * len(specs), brief, rewrites)
+
+
+PLANNERS: dict[str, Callable[[random.Random, Split], Sample]] = {
+    "t2i": plan_t2i,
+    "vqa": plan_vqa,
+    "caption": plan_caption,
+    "edit": plan_edit,
+    "diic": plan_diic,
+    "subject": plan_subject,
+    "condition": plan_condition,
+    "restore": plan_restore,
+    "style": plan_style,
+    "psr": plan_psr,
+}
+assert tuple(PLANNERS) == SAMPLE_KINDS
+
+
+# --- split checks ---------------------------------------------------------------------------
+_HELDOUT_PHRASES = [
+    re.compile(rf"\b{c} (?:\w+ )?{s}\b")
+    for shape, colour in HELDOUT_SHAPE_COLOUR
+    for c in cap.COLOUR_WORDS[colour]
+    for s in cap.SHAPE_WORDS[shape]
+]
+
+
+def names_heldout_pair(text: str) -> bool:
+    """Whether ``text`` names a held-out shape x colour pair ("green star", "green dotted star")."""
+    return any(p.search(text) for p in _HELDOUT_PHRASES)
+
+
+def evaluated_scenes(sample: Sample) -> tuple[Scene, ...]:
+    """The scenes an evaluation scores: the rewrites (psr), the input (vqa, caption), else the
+    generation targets."""
+    if sample.kind == "psr":
+        return tuple(r.scene for r in sample.rewrites)
+    if sample.kind in ("vqa", "caption"):
+        return sample.scenes
+    return sample.target_scenes
+
+
+def fits_split(sample: Sample) -> bool:
+    scenes = (*sample.scenes, *(r.scene for r in sample.rewrites))
+    if sample.split == "train":
+        return not any(is_heldout_scene(s) for s in scenes) and not any(
+            names_heldout_pair(t) for t in (*sample.texts(), *(r.text for r in sample.rewrites))
+        )
+    if sample.kind == "psr":
+        return sample.brief is not None and any(
+            c is not None and is_heldout_key(c, s) for s, c in sample.brief.objects
+        )
+    return any(is_heldout_scene(s) for s in evaluated_scenes(sample))
+
+
+# --- entry points ---------------------------------------------------------------------------
+def plan_sample(kind: str, rng: random.Random, split: Split = "train") -> Sample:
+    """A sample of ``kind`` without pixels (cheap), re-drawn until it fits ``split``."""
+    check_split(split)
+    if kind not in PLANNERS:
+        raise ValueError(f"unknown sample kind {kind!r}; expected one of {SAMPLE_KINDS}")
+    for _ in range(MAX_ATTEMPTS):
+        sample = PLANNERS[kind](rng, split)
+        if fits_split(sample):
+            return sample
+    raise RuntimeError(f"could not draw a {split} {kind} sample in {MAX_ATTEMPTS} attempts")
+
+
+def make_sample(kind: str, seed: int, split: Split = "train", size: int = 128) -> Sample:
+    """The sample of ``kind`` for ``seed``, with its images rendered at ``size``."""
+    return plan_sample(kind, random.Random(f"{kind}/{split}/{seed}"), split).rendered(size)
+
+
+def sample_stream(
+    seed: int,
+    split: Split = "train",
+    *,
+    kinds: Sequence[str] = SAMPLE_KINDS,
+    weights: Sequence[float] | None = None,
+    size: int | None = 128,
+) -> Iterator[Sample]:
+    """An endless, seeded stream of samples (rendered at ``size``; plans only if None)."""
+    rng = random.Random(f"stream/{split}/{seed}")
+    while True:
+        kind = rng.choices(list(kinds), weights=weights)[0]
+        sample = plan_sample(kind, rng, split)
+        yield sample if size is None else sample.rendered(size)
