@@ -24,9 +24,26 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 __all__ = [
-    "CancelFlag", "Cancelled", "DenoiseStep", "Engine", "Event", "Failed", "Finished",
-    "GenerationSettings", "ImageDone", "ImagePart", "ImageRole", "ImageTokenProgress", "ModelInfo",
-    "Request", "Rewrite", "Role", "RuntimeRequest", "Task", "TextDelta", "Turn",
+    "CancelFlag",
+    "Cancelled",
+    "DenoiseStep",
+    "Engine",
+    "Event",
+    "Failed",
+    "Finished",
+    "GenerationSettings",
+    "ImageDone",
+    "ImagePart",
+    "ImageRole",
+    "ImageTokenProgress",
+    "ModelInfo",
+    "Request",
+    "Rewrite",
+    "Role",
+    "RuntimeRequest",
+    "Task",
+    "TextDelta",
+    "Turn",
 ]
 
 
@@ -195,7 +212,16 @@ class Failed:
     message: str  # says what went wrong and what to do
 
 
-Event = TextDelta | Rewrite | ImageTokenProgress | DenoiseStep | ImageDone | Finished | Cancelled | Failed
+Event = (
+    TextDelta
+    | Rewrite
+    | ImageTokenProgress
+    | DenoiseStep
+    | ImageDone
+    | Finished
+    | Cancelled
+    | Failed
+)
 
 
 class CancelFlag(Protocol):
@@ -207,4 +233,6 @@ class Engine(Protocol):
 
     def load(self, model_dir: str, runtime: RuntimeRequest) -> ModelInfo: ...
 
-    def run(self, request: Request, on_event: Callable[[Event], None], cancel: CancelFlag) -> None: ...
+    def run(
+        self, request: Request, on_event: Callable[[Event], None], cancel: CancelFlag
+    ) -> None: ...

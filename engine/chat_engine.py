@@ -27,12 +27,12 @@ from PIL import Image
 from engine import api
 from engine.errors import Cancelled, PromptError, WeGenError
 from engine.folder import CONFIG, load_model_folder
-from engine.generate import LoopOptions, Prompt, Reply, generate
+from engine.generate import LoopOptions, Prompt, generate
 from engine.images import image_fingerprint
 from engine.model import WeGenModel
 from engine.official import is_official_folder, load_official
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
-from engine.runtime import Runtime, select_runtime, synchronize
+from engine.runtime import Runtime, borrowed, park, select_runtime, synchronize
 from engine.template import (
     PSR_INSTRUCTION,
     TASK_WANTS_IMAGE,
@@ -76,28 +76,49 @@ class WeGenEngine:
             model, tokenizer = load_model_folder(model_dir, rt)
         return self.attach(model, tokenizer, rt, str(model_dir))
 
-    def attach(self, model: WeGenModel, tokenizer: WeGenTokenizer, runtime: Runtime,
-               folder: str = "") -> api.ModelInfo:
+    def attach(
+        self, model: WeGenModel, tokenizer: WeGenTokenizer, runtime: Runtime, folder: str = ""
+    ) -> api.ModelInfo:
         """Use an already built model (tests, training evaluation)."""
         if runtime.backend == "compiled":
             model.decoder.unet = torch.compile(model.decoder.unet)  # type: ignore[assignment]
+        park(model.vision, runtime)  # low-memory mode: vision and decoder wait on the CPU
+        park(model.decoder, runtime)
         self.model, self.tokenizer, self.runtime = model, tokenizer, runtime
         self._features.clear()
         cfg = model.config
         down = cfg.vae.downsample
-        sizes = tuple(s for s in (cfg.decoder.image_size // 2, cfg.decoder.image_size,
-                                  cfg.decoder.image_size * 3 // 2) if s % down == 0)
+        sizes = tuple(
+            s
+            for s in (
+                cfg.decoder.image_size // 2,
+                cfg.decoder.image_size,
+                cfg.decoder.image_size * 3 // 2,
+            )
+            if s % down == 0
+        )
         self.info = api.ModelInfo(
-            name=cfg.name, folder=folder or cfg.name, device=str(runtime.device),
-            precision=runtime.precision, backend=runtime.backend,
-            parameters=model.parameter_counts(), image_size=cfg.decoder.image_size,
-            allowed_sizes=sizes, default_steps=cfg.decoder.default_steps,
-            default_guidance=cfg.decoder.default_guidance, max_context=cfg.llm.max_positions)
+            name=cfg.name,
+            folder=folder or cfg.name,
+            device=str(runtime.device),
+            precision=runtime.precision,
+            backend=runtime.backend,
+            parameters=model.parameter_counts(),
+            image_size=cfg.decoder.image_size,
+            allowed_sizes=sizes,
+            default_steps=cfg.decoder.default_steps,
+            default_guidance=cfg.decoder.default_guidance,
+            max_context=cfg.llm.max_positions,
+        )
         return self.info
 
     # --- one turn -----------------------------------------------------------------------------
-    def run(self, request: api.Request, on_event: Callable[[api.Event], None],
-            cancel: api.CancelFlag | None = None) -> None:
+    def run(
+        self,
+        request: api.Request,
+        on_event: Callable[[api.Event], None],
+        cancel: api.CancelFlag | None = None,
+    ) -> None:
         """Run one chat turn, reporting through ``on_event``; never raises for user errors."""
         rid = request.request_id
         stop = cancel.is_set if cancel is not None else (lambda: False)
@@ -110,15 +131,26 @@ class WeGenEngine:
         except WeGenError as e:
             on_event(api.Failed(rid, str(e)))
         except torch.OutOfMemoryError:
-            on_event(api.Failed(rid, "the device ran out of memory: choose a smaller image size, "
-                                     "the low-memory mode, or a smaller model"))
+            on_event(
+                api.Failed(
+                    rid,
+                    "the device ran out of memory: choose a smaller image size, "
+                    "the low-memory mode, or a smaller model",
+                )
+            )
         except Exception as e:  # the worker thread must survive anything
             log.exception("request %s failed", rid)
-            on_event(api.Failed(rid, f"internal error ({type(e).__name__}: {e}); the details are "
-                                     "in the log — please report them"))
+            on_event(
+                api.Failed(
+                    rid,
+                    f"internal error ({type(e).__name__}: {e}); the details are "
+                    "in the log — please report them",
+                )
+            )
 
-    def _run(self, request: api.Request, emit: Callable[[api.Event], None],
-             stop: Callable[[], bool]) -> tuple[api.Turn, dict[str, float]]:
+    def _run(
+        self, request: api.Request, emit: Callable[[api.Event], None], stop: Callable[[], bool]
+    ) -> tuple[api.Turn, dict[str, float]]:
         if self.model is None or self.tokenizer is None or self.runtime is None:
             raise WeGenError("no model is loaded: choose a model folder in Settings")
         model, tok = self.model, self.tokenizer
@@ -162,14 +194,23 @@ class WeGenEngine:
         new_parts = (*(p.role for p in message.images), *((phrased,) if phrased else ()))
         template_turns = [*(_template_turn(t) for t in history), TemplateTurn(Role.USER, new_parts)]
         reserve = s.max_new_tokens + (TOKENS_PER_IMAGE if wants_image is not False else 0) + 1
-        encoded = encode_conversation(tok, template_turns, max_tokens=model.config.llm.max_positions,
-                                      reserve=reserve)
-        image_feats = (torch.cat([features[i] for i in encoded.image_indices])
-                       if encoded.image_indices else None)
+        encoded = encode_conversation(
+            tok, template_turns, max_tokens=model.config.llm.max_positions, reserve=reserve
+        )
+        image_feats = (
+            torch.cat([features[i] for i in encoded.image_indices])
+            if encoded.image_indices
+            else None
+        )
         prompt = Prompt(encoded.ids, encoded.image_mask, image_feats)
-        opts = LoopOptions(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                           embedding_cfg=s.embedding_cfg, wants_image=wants_image,
-                           alignment=model.config.decoder.feature_alignment)
+        opts = LoopOptions(
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_new_tokens=s.max_new_tokens,
+            embedding_cfg=s.embedding_cfg,
+            wants_image=wants_image,
+            alignment=model.config.decoder.feature_alignment,
+        )
         streamed: list[int] = []
         shown = ""
 
@@ -179,7 +220,7 @@ class WeGenEngine:
                 streamed.append(int(value))  # type: ignore[call-overload]
                 text = tok.decode(streamed)
                 if len(text) > len(shown) and not text.endswith("\ufffd"):
-                    emit(api.TextDelta(rid, text[len(shown):]))
+                    emit(api.TextDelta(rid, text[len(shown) :]))
                     shown = text
             elif kind == "image_token":
                 emit(api.ImageTokenProgress(rid, int(value), model.config.num_image_tokens))  # type: ignore[call-overload]
@@ -201,12 +242,23 @@ class WeGenEngine:
                 continue
 
             def on_step(step: int, total: int, preview: torch.Tensor | None) -> None:
-                emit(api.DenoiseStep(rid, step, total, to_pil(preview[0]) if preview is not None else None))
+                emit(
+                    api.DenoiseStep(
+                        rid, step, total, to_pil(preview[0]) if preview is not None else None
+                    )
+                )
 
-            with clock("denoise"):
-                pixels = model.decoder.sample(segment[None], seeds=[seed + image_index], steps=s.steps,
-                                              guidance=s.guidance, size=s.size, callback=on_step,
-                                              previews=s.previews, cancel=stop)
+            with clock("denoise"), borrowed(model.decoder, self.runtime):
+                pixels = model.decoder.sample(
+                    segment[None],
+                    seeds=[seed + image_index],
+                    steps=s.steps,
+                    guidance=s.guidance,
+                    size=s.size,
+                    callback=on_step,
+                    previews=s.previews,
+                    cancel=stop,
+                )
             image = to_pil(pixels[0])
             metadata = self._metadata(request, s, seed + image_index, user_text, rewrite)
             emit(api.ImageDone(rid, image_index, image, metadata))
@@ -225,8 +277,10 @@ class WeGenEngine:
         down = self.model.config.vae.downsample
         size = s.size or d.image_size
         if size % down or not d.image_size // 4 <= size <= d.image_size * 2:
-            raise PromptError(f"image size {size} is not possible with {self.info.name}: use a "
-                              f"multiple of {down} between {d.image_size // 4} and {d.image_size * 2}")
+            raise PromptError(
+                f"image size {size} is not possible with {self.info.name}: use a "
+                f"multiple of {down} between {d.image_size // 4} and {d.image_size * 2}"
+            )
         steps = s.steps or d.default_steps
         if not 1 <= steps <= 1000:
             raise PromptError("steps must be between 1 and 1000")
@@ -235,9 +289,17 @@ class WeGenEngine:
         if not 0 < s.top_p <= 1 or s.temperature < 0:
             raise PromptError("temperature must be ≥ 0 and top_p in (0, 1]")
         return api.GenerationSettings(
-            seed=s.seed, steps=steps, guidance=d.default_guidance if s.guidance is None else s.guidance,
-            embedding_cfg=s.embedding_cfg, size=size, psr=s.psr, temperature=s.temperature,
-            top_p=s.top_p, max_new_tokens=s.max_new_tokens, previews=s.previews)
+            seed=s.seed,
+            steps=steps,
+            guidance=d.default_guidance if s.guidance is None else s.guidance,
+            embedding_cfg=s.embedding_cfg,
+            size=size,
+            psr=s.psr,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_new_tokens=s.max_new_tokens,
+            previews=s.previews,
+        )
 
     def _encode_image(self, image: Image.Image) -> torch.Tensor:
         assert self.model is not None
@@ -245,28 +307,50 @@ class WeGenEngine:
         if key in self._features:
             self._features.move_to_end(key)
             return self._features[key]
-        vision = self.model.vision
-        with torch.no_grad():
-            feats = vision(vision.preprocess([image]))[0]  # (64, F)
+        assert self.runtime is not None
+        with torch.no_grad(), borrowed(self.model.vision, self.runtime) as vision:
+            feats = vision(vision.preprocess([image]))[0].to(self.runtime.device)  # (64, F)
         self._features[key] = feats
         while len(self._features) > FEATURE_CACHE_SIZE:
             self._features.popitem(last=False)
         return feats
 
-    def _rewrite(self, text: str, s: api.GenerationSettings, seed: int,
-                 stop: Callable[[], bool]) -> str:
+    def _rewrite(
+        self, text: str, s: api.GenerationSettings, seed: int, stop: Callable[[], bool]
+    ) -> str:
         assert self.model is not None and self.tokenizer is not None
         turn = TemplateTurn(Role.USER, (PSR_INSTRUCTION.format(text=text.strip()),))
-        encoded = encode_conversation(self.tokenizer, [turn], max_tokens=self.model.config.llm.max_positions,
-                                      reserve=s.max_new_tokens + 1)
-        opts = LoopOptions(temperature=s.temperature or PSR_TEMPERATURE, top_p=s.top_p,
-                           max_new_tokens=s.max_new_tokens, wants_image=False)
-        (reply,) = generate(self.model, self.tokenizer, [Prompt(encoded.ids, encoded.image_mask, None)],
-                            opts, [seed], None, stop)
+        encoded = encode_conversation(
+            self.tokenizer,
+            [turn],
+            max_tokens=self.model.config.llm.max_positions,
+            reserve=s.max_new_tokens + 1,
+        )
+        opts = LoopOptions(
+            temperature=s.temperature or PSR_TEMPERATURE,
+            top_p=s.top_p,
+            max_new_tokens=s.max_new_tokens,
+            wants_image=False,
+        )
+        (reply,) = generate(
+            self.model,
+            self.tokenizer,
+            [Prompt(encoded.ids, encoded.image_mask, None)],
+            opts,
+            [seed],
+            None,
+            stop,
+        )
         return self.tokenizer.decode(reply.text_ids()).strip() or text
 
-    def _metadata(self, request: api.Request, s: api.GenerationSettings, seed: int, prompt: str,
-                  rewrite: str | None) -> dict[str, Any]:
+    def _metadata(
+        self,
+        request: api.Request,
+        s: api.GenerationSettings,
+        seed: int,
+        prompt: str,
+        rewrite: str | None,
+    ) -> dict[str, Any]:
         assert self.info is not None
         return {
             "prompt": request.message.text,
@@ -274,17 +358,24 @@ class WeGenEngine:
             "psr_rewrite": rewrite,
             "task": request.task.value,
             "settings": {**s.to_dict(), "seed": seed},
-            "attachments": [{"role": p.role.value, "source": p.source} for p in request.message.images],
+            "attachments": [
+                {"role": p.role.value, "source": p.source} for p in request.message.images
+            ],
             "history_turns": len(request.history),
             "model": self.info.name,
             "model_folder": str(Path(self.info.folder)),
-            "runtime": {"device": self.info.device, "precision": self.info.precision,
-                        "backend": self.info.backend},
+            "runtime": {
+                "device": self.info.device,
+                "precision": self.info.precision,
+                "backend": self.info.backend,
+            },
         }
 
 
 def _template_turn(turn: api.Turn) -> TemplateTurn:
-    return TemplateTurn(turn.role, tuple(p.role if isinstance(p, api.ImagePart) else p for p in turn.parts))
+    return TemplateTurn(
+        turn.role, tuple(p.role if isinstance(p, api.ImagePart) else p for p in turn.parts)
+    )
 
 
 def _has_image(history: list[api.Turn], message: api.Turn) -> bool:
@@ -306,4 +397,6 @@ class _Clock:
 
     def __exit__(self, *exc: object) -> None:
         synchronize(self.device)
-        self.timings[self._name] = self.timings.get(self._name, 0.0) + time.perf_counter() - self._start
+        self.timings[self._name] = (
+            self.timings.get(self._name, 0.0) + time.perf_counter() - self._start
+        )

@@ -1,10 +1,10 @@
 """``wegen-cli``: one chat turn to a PNG, an interactive chat, model info, official conversion.
 
-    wegen-cli generate "a red fox in the snow" -o fox.png
-    wegen-cli generate "restore this" --image old.jpg --as restore -o restored.png
-    wegen-cli chat
-    wegen-cli info [--model DIR]
-    wegen-cli convert wegen_mllm_ckpt OUT_DIR
+wegen-cli generate "a red fox in the snow" -o fox.png
+wegen-cli generate "restore this" --image old.jpg --as restore -o restored.png
+wegen-cli chat
+wegen-cli info [--model DIR]
+wegen-cli convert wegen_mllm_ckpt OUT_DIR
 """
 
 from __future__ import annotations
@@ -19,12 +19,20 @@ from pathlib import Path
 from engine import api
 from engine.errors import WeGenError
 
-ROLES = {"image": api.ImageRole.IMAGE, "reference": api.ImageRole.REFERENCE,
-         "condition": api.ImageRole.CONDITION, "style": api.ImageRole.STYLE,
-         "restore": api.ImageRole.RESTORE}
+ROLES = {
+    "image": api.ImageRole.IMAGE,
+    "reference": api.ImageRole.REFERENCE,
+    "condition": api.ImageRole.CONDITION,
+    "style": api.ImageRole.STYLE,
+    "restore": api.ImageRole.RESTORE,
+}
 #: the task an attachment role implies when no --task is given
-ROLE_TASKS = {"reference": api.Task.SUBJECT, "condition": api.Task.CONDITION,
-              "style": api.Task.STYLE, "restore": api.Task.RESTORE}
+ROLE_TASKS = {
+    "reference": api.Task.SUBJECT,
+    "condition": api.Task.CONDITION,
+    "style": api.Task.STYLE,
+    "restore": api.Task.RESTORE,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--model", help="model folder (default: $WEGEN_MODEL or the bundled wegen-tiny)")
+        sp.add_argument(
+            "--model", help="model folder (default: $WEGEN_MODEL or the bundled wegen-tiny)"
+        )
         sp.add_argument("--device", default="auto", help="auto, cuda, cuda:N, npu, mps or cpu")
         sp.add_argument("--precision", default="auto", help="auto, fp32, fp16 or bf16")
         sp.add_argument("--backend", default="eager", choices=["eager", "compiled"])
@@ -41,18 +51,37 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--seed", type=int, help="seed for a reproducible image (default: random)")
         sp.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
         sp.add_argument("--guidance", type=float, help="de-tokenizer guidance scale (1 = off)")
-        sp.add_argument("--embedding-cfg", type=float, default=1.0, help="LLM embedding-space guidance (1 = off)")
+        sp.add_argument(
+            "--embedding-cfg",
+            type=float,
+            default=1.0,
+            help="LLM embedding-space guidance (1 = off)",
+        )
         sp.add_argument("--size", type=int, help="output side in pixels")
-        sp.add_argument("--psr", action="store_true", help="Prompt Self-Rewriting: rewrite, then generate")
+        sp.add_argument(
+            "--psr", action="store_true", help="Prompt Self-Rewriting: rewrite, then generate"
+        )
         sp.add_argument("--temperature", type=float, default=0.0, help="text sampling (0 = greedy)")
 
     g = sub.add_parser("generate", help="run one chat turn and save the image as PNG")
     g.add_argument("prompt")
     g.add_argument("--image", action="append", default=[], help="attach an image (repeatable)")
-    g.add_argument("--as", dest="roles", action="append", default=[], choices=list(ROLES),
-                   help="what each --image is for, in the same order (default: image)")
-    g.add_argument("--task", choices=[t.value for t in api.Task], help="task hint (default: from the attachments)")
-    g.add_argument("-o", "--out", required=True, help="output PNG (a reply with text only prints it)")
+    g.add_argument(
+        "--as",
+        dest="roles",
+        action="append",
+        default=[],
+        choices=list(ROLES),
+        help="what each --image is for, in the same order (default: image)",
+    )
+    g.add_argument(
+        "--task",
+        choices=[t.value for t in api.Task],
+        help="task hint (default: from the attachments)",
+    )
+    g.add_argument(
+        "-o", "--out", required=True, help="output PNG (a reply with text only prints it)"
+    )
     common(g)
     settings(g)
 
@@ -73,8 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"generate": cmd_generate, "chat": cmd_chat, "info": cmd_info,
-                "convert": cmd_convert}[args.command](args)
+        return {
+            "generate": cmd_generate,
+            "chat": cmd_chat,
+            "info": cmd_info,
+            "convert": cmd_convert,
+        }[args.command](args)
     except WeGenError as e:
         print(f"wegen-cli: {e}", file=sys.stderr)
         return 2
@@ -96,9 +129,15 @@ def _load(args: argparse.Namespace):
 
 
 def _settings(args: argparse.Namespace) -> api.GenerationSettings:
-    return api.GenerationSettings(seed=args.seed, steps=args.steps, guidance=args.guidance,
-                                  embedding_cfg=args.embedding_cfg, size=args.size, psr=args.psr,
-                                  temperature=args.temperature)
+    return api.GenerationSettings(
+        seed=args.seed,
+        steps=args.steps,
+        guidance=args.guidance,
+        embedding_cfg=args.embedding_cfg,
+        size=args.size,
+        psr=args.psr,
+        temperature=args.temperature,
+    )
 
 
 class _Printer:
@@ -160,14 +199,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if len(args.roles) > len(args.image):
         raise WeGenError("there are more --as values than --image files")
     roles = args.roles + ["image"] * (len(args.image) - len(args.roles))
-    parts = [api.ImagePart(load_image(path), ROLES[role], str(path)) for path, role in zip(args.image, roles, strict=True)]
-    task = api.Task(args.task) if args.task else next(
-        (ROLE_TASKS[r] for r in roles if r in ROLE_TASKS), api.Task.GENERATE)
+    parts = [
+        api.ImagePart(load_image(path), ROLES[role], str(path))
+        for path, role in zip(args.image, roles, strict=True)
+    ]
+    task = (
+        api.Task(args.task)
+        if args.task
+        else next((ROLE_TASKS[r] for r in roles if r in ROLE_TASKS), api.Task.GENERATE)
+    )
     engine, _ = _load(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    printer = _run(engine, api.Request(api.Turn.user(args.prompt, *parts), settings=_settings(args), task=task))
-    if printer.final is not None and isinstance(printer.final, api.Finished) and printer.final.reply.text:
+    printer = _run(
+        engine, api.Request(api.Turn.user(args.prompt, *parts), settings=_settings(args), task=task)
+    )
+    if (
+        printer.final is not None
+        and isinstance(printer.final, api.Finished)
+        and printer.final.reply.text
+    ):
         print()
     if not printer.images:
         print("(the reply has no image; nothing was written)", file=sys.stderr)
@@ -193,9 +244,12 @@ def save_png(done: api.ImageDone, path: Path) -> None:
 def cmd_chat(args: argparse.Namespace, read: Callable[[str], str] = input) -> int:
     from engine.images import load_image
 
-    engine, info = _load(args)
-    print("Type a message. /image PATH [image|reference|condition|style|restore] attaches, "
-          "/save PATH saves the last image, /new starts over, /quit leaves.", file=sys.stderr)
+    engine, _info = _load(args)
+    print(
+        "Type a message. /image PATH [image|reference|condition|style|restore] attaches, "
+        "/save PATH saves the last image, /new starts over, /quit leaves.",
+        file=sys.stderr,
+    )
     history: list[api.Turn] = []
     pending: list[api.ImagePart] = []
     last: api.ImageDone | None = None
@@ -226,7 +280,10 @@ def cmd_chat(args: argparse.Namespace, read: Callable[[str], str] = input) -> in
                 save_png(last, Path(line[6:].strip()))
                 continue
             message = api.Turn.user(line, *pending)
-            task = next((ROLE_TASKS[p.role.value] for p in pending if p.role.value in ROLE_TASKS), api.Task.AUTO)
+            task = next(
+                (ROLE_TASKS[p.role.value] for p in pending if p.role.value in ROLE_TASKS),
+                api.Task.AUTO,
+            )
             printer = _run(engine, api.Request(message, tuple(history), _settings(args), task))
         except WeGenError as e:
             print(f"wegen-cli: {e}", file=sys.stderr)
@@ -237,8 +294,11 @@ def cmd_chat(args: argparse.Namespace, read: Callable[[str], str] = input) -> in
             history += [message, printer.final.reply]
         for done in printer.images:
             last = done
-            print(f"[image {done.image.width}×{done.image.height}, seed {done.metadata['settings']['seed']}; "
-                  "/save PATH to keep it]", file=sys.stderr)
+            print(
+                f"[image {done.image.width}×{done.image.height}, seed {done.metadata['settings']['seed']}; "
+                "/save PATH to keep it]",
+                file=sys.stderr,
+            )
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -248,7 +308,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"model      {info.name}  ({info.folder})")
     print(f"runtime    {info.device} · {info.precision} · {info.backend}")
     print(f"devices    {', '.join(available_devices())}")
-    print(f"image      {info.image_size}px, {info.default_steps} steps, guidance {info.default_guidance}")
+    print(
+        f"image      {info.image_size}px, {info.default_steps} steps, guidance {info.default_guidance}"
+    )
     print(f"context    {info.max_context} tokens")
     for part, n in info.parameters.items():
         print(f"params     {part:<11}{n:>15,}")

@@ -62,8 +62,16 @@ class LLMConfig:
     rope_theta: float = 10000.0
 
     def __post_init__(self) -> None:
-        _positive(self, "vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads",
-                  "num_kv_heads", "max_positions")
+        _positive(
+            self,
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_layers",
+            "num_heads",
+            "num_kv_heads",
+            "max_positions",
+        )
         if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:
             raise ValueError("llm: hidden_size must divide by num_heads, num_heads by num_kv_heads")
 
@@ -86,10 +94,12 @@ class VisionConfig:
     def __post_init__(self) -> None:
         _positive(self, "image_size", "patch_size", "width", "depth", "num_heads")
         grid = self.image_size // self.patch_size
-        side = int(round(NUM_IMAGE_TOKENS**0.5))
+        side = round(NUM_IMAGE_TOKENS**0.5)
         if self.image_size % self.patch_size or grid % side:
-            raise ValueError(f"vision: the patch grid ({self.image_size}/{self.patch_size}) must be a "
-                             f"multiple of {side} to pool to {NUM_IMAGE_TOKENS} tokens")
+            raise ValueError(
+                f"vision: the patch grid ({self.image_size}/{self.patch_size}) must be a "
+                f"multiple of {side} to pool to {NUM_IMAGE_TOKENS} tokens"
+            )
 
     @property
     def grid(self) -> int:
@@ -110,8 +120,10 @@ class UNetConfig:
     def __post_init__(self) -> None:
         n = len(self.block_out_channels)
         if not (len(self.transformer_layers_per_block) == len(self.attention_head_dim) == n):
-            raise ValueError("unet: block_out_channels, transformer_layers_per_block and "
-                             "attention_head_dim must have one entry per level")
+            raise ValueError(
+                "unet: block_out_channels, transformer_layers_per_block and "
+                "attention_head_dim must have one entry per level"
+            )
 
 
 @dataclass(frozen=True)
@@ -194,8 +206,10 @@ class WeGenConfig:
     def from_dict(cls, data: dict[str, Any]) -> WeGenConfig:
         version = data.get("version", CONFIG_VERSION)
         if not isinstance(version, int) or version > CONFIG_VERSION:
-            raise ValueError(f"config version {version!r} is newer than this WeGen understands "
-                             f"({CONFIG_VERSION}); update WeGen desktop")
+            raise ValueError(
+                f"config version {version!r} is newer than this WeGen understands "
+                f"({CONFIG_VERSION}); update WeGen desktop"
+            )
         return _from_dict(cls, data, "")
 
     def save(self, path: str | Path) -> None:
@@ -207,10 +221,13 @@ class WeGenConfig:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ModelFolderError(f"{path} is missing: a model folder needs its config.json") from None
+            raise ModelFolderError(
+                f"{path} is missing: a model folder needs its config.json"
+            ) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelFolderError(f"{path} is not valid JSON ({e}); restore it from the model's "
-                                   "original download") from None
+            raise ModelFolderError(
+                f"{path} is not valid JSON ({e}); restore it from the model's original download"
+            ) from None
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as e:
@@ -222,15 +239,38 @@ def wegen_7b() -> WeGenConfig:
     """The official WeGen dimensions: Llama-2-7B, EVA-CLIP-E-14-plus at 448 px, SDXL decoder."""
     return WeGenConfig(
         name="wegen-7b",
-        llm=LLMConfig(vocab_size=32330, hidden_size=4096, intermediate_size=11008, num_layers=32,
-                      num_heads=32, num_kv_heads=32, max_positions=4096, rms_norm_eps=1e-5),
-        vision=VisionConfig(image_size=448, patch_size=14, width=1792, depth=64, num_heads=16,
-                            mlp_ratio=15360 / 1792),
-        unet=UNetConfig(block_out_channels=(320, 640, 1280), layers_per_block=2,
-                        transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20)),
+        llm=LLMConfig(
+            vocab_size=32330,
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_layers=32,
+            num_heads=32,
+            num_kv_heads=32,
+            max_positions=4096,
+            rms_norm_eps=1e-5,
+        ),
+        vision=VisionConfig(
+            image_size=448,
+            patch_size=14,
+            width=1792,
+            depth=64,
+            num_heads=16,
+            mlp_ratio=15360 / 1792,
+        ),
+        unet=UNetConfig(
+            block_out_channels=(320, 640, 1280),
+            layers_per_block=2,
+            transformer_layers_per_block=(1, 2, 10),
+            attention_head_dim=(5, 10, 20),
+        ),
         vae=VAEConfig(block_out_channels=(128, 256, 512, 512)),
-        decoder=DecoderConfig(image_size=1024, default_steps=50, default_guidance=7.0,
-                              feature_alignment=FeatureAlignment.OFFICIAL, time_ids=TimeIds.SIZE),
+        decoder=DecoderConfig(
+            image_size=1024,
+            default_steps=50,
+            default_guidance=7.0,
+            feature_alignment=FeatureAlignment.OFFICIAL,
+            time_ids=TimeIds.SIZE,
+        ),
     )
 
 
@@ -238,13 +278,25 @@ def wegen_tiny() -> WeGenConfig:
     """The same architecture, small enough for a chat turn in well under a second on 2 CPU cores."""
     return WeGenConfig(
         name="wegen-tiny",
-        llm=LLMConfig(vocab_size=1354, hidden_size=256, intermediate_size=704, num_layers=4,
-                      num_heads=4, num_kv_heads=4, max_positions=1024),
-        vision=VisionConfig(image_size=128, patch_size=8, width=192, depth=4, num_heads=3,
-                            mlp_ratio=4.0),
-        unet=UNetConfig(block_out_channels=(32, 64, 128), layers_per_block=1,
-                        transformer_layers_per_block=(1, 1, 1), attention_head_dim=(4, 4, 8),
-                        addition_time_embed_dim=32),
+        llm=LLMConfig(
+            vocab_size=1354,
+            hidden_size=256,
+            intermediate_size=704,
+            num_layers=4,
+            num_heads=4,
+            num_kv_heads=4,
+            max_positions=1024,
+        ),
+        vision=VisionConfig(
+            image_size=128, patch_size=8, width=192, depth=4, num_heads=3, mlp_ratio=4.0
+        ),
+        unet=UNetConfig(
+            block_out_channels=(32, 64, 128),
+            layers_per_block=1,
+            transformer_layers_per_block=(1, 1, 1),
+            attention_head_dim=(4, 4, 8),
+            addition_time_embed_dim=32,
+        ),
         vae=VAEConfig(block_out_channels=(32, 64, 64, 64), layers_per_block=1),
         decoder=DecoderConfig(image_size=128, default_steps=20, default_guidance=3.0),
     )
@@ -287,17 +339,26 @@ def _from_dict(cls: type, data: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(f"unknown key {where + unknown[0]!r} in config"
-                         + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+        raise ValueError(
+            f"unknown key {where + unknown[0]!r} in config"
+            + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+        )
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _convert(hints[name], value, f"{where}{name}")
     try:
         return cls(**kwargs)
     except TypeError as e:
-        missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING]
-        raise ValueError(f"missing key {where + missing[0]!r} in config" if missing else str(e)) from None
+        missing = [
+            n
+            for n, f in fields.items()
+            if n not in data
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        raise ValueError(
+            f"missing key {where + missing[0]!r} in config" if missing else str(e)
+        ) from None
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
@@ -319,6 +380,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if isinstance(hint, type) and not isinstance(value, hint) or isinstance(value, bool) and hint is not bool:
+    if (isinstance(hint, type) and not isinstance(value, hint)) or (
+        isinstance(value, bool) and hint is not bool
+    ):
         raise TypeError(f"{where} must be {hint.__name__}, not {type(value).__name__}")
     return value

@@ -79,10 +79,14 @@ class Detokenizer(nn.Module):
     def make_scheduler(self) -> EulerDiscreteScheduler:
         s = self.config.scheduler
         return EulerDiscreteScheduler(
-            num_train_timesteps=s.num_train_timesteps, beta_start=s.beta_start,
-            beta_end=s.beta_end, beta_schedule=s.beta_schedule,
-            timestep_spacing=s.timestep_spacing, steps_offset=s.steps_offset,
-            prediction_type=s.prediction_type)
+            num_train_timesteps=s.num_train_timesteps,
+            beta_start=s.beta_start,
+            beta_end=s.beta_end,
+            beta_schedule=s.beta_schedule,
+            timestep_spacing=s.timestep_spacing,
+            steps_offset=s.steps_offset,
+            prediction_type=s.prediction_type,
+        )
 
     def time_ids(self, batch: int, size: int) -> torch.Tensor:
         ref = next(self.unet.parameters())
@@ -92,20 +96,38 @@ class Detokenizer(nn.Module):
             values = [0] * 6
         return torch.tensor([values] * batch, device=ref.device, dtype=ref.dtype)  # (B, 6)
 
-    def forward(self, latents: torch.Tensor, timesteps: torch.Tensor, features: torch.Tensor,
-                time_ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        latents: torch.Tensor,
+        timesteps: torch.Tensor,
+        features: torch.Tensor,
+        time_ids: torch.Tensor,
+    ) -> torch.Tensor:
         """Noise prediction: latents (B, C, h, w), timesteps (B,), features (B, 64, F), time_ids (B, 6)."""
         dtype = next(self.unet.parameters()).dtype
         features = features.to(dtype)
-        added = {"text_embeds": features.mean(dim=1), "time_ids": time_ids.to(dtype)}  # (B, F), (B, 6)
-        return self.unet(latents.to(dtype), timesteps, encoder_hidden_states=features,
-                         added_cond_kwargs=added).sample
+        added = {
+            "text_embeds": features.mean(dim=1),
+            "time_ids": time_ids.to(dtype),
+        }  # (B, F), (B, 6)
+        return self.unet(
+            latents.to(dtype), timesteps, encoder_hidden_states=features, added_cond_kwargs=added
+        ).sample
 
     # --- sampling -----------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, features: torch.Tensor, *, seeds: list[int], steps: int, guidance: float,
-               size: int | None = None, callback: StepCallback | None = None,
-               previews: bool = False, cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        features: torch.Tensor,
+        *,
+        seeds: list[int],
+        steps: int,
+        guidance: float,
+        size: int | None = None,
+        callback: StepCallback | None = None,
+        previews: bool = False,
+        cancel: Callable[[], bool] | None = None,
+    ) -> torch.Tensor:
         """features (B, 64, F) -> images (B, 3, size, size) in [0, 1] (float32, CPU)."""
         # 1. check inputs
         size = size or self.config.decoder.image_size
@@ -118,7 +140,7 @@ class Detokenizer(nn.Module):
             raise ValueError("steps must be at least 1")
         ref = next(self.unet.parameters())
         device, dtype = ref.device, ref.dtype
-        batch = features.shape[0]
+        features.shape[0]
         # 2. conditioning: guided runs put the all-zero negative first
         features = features.to(device, dtype)
         guided = guidance != 1.0
@@ -135,7 +157,9 @@ class Detokenizer(nn.Module):
         for i, t in enumerate(scheduler.timesteps):
             if cancel is not None and cancel():
                 raise Cancelled()
-            model_in = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, t)
+            model_in = scheduler.scale_model_input(
+                torch.cat([latents] * 2) if guided else latents, t
+            )
             eps = self.forward(model_in, t.expand(model_in.shape[0]), context, time_ids).float()
             if guided:
                 eps_uncond, eps_cond = eps.chunk(2)
@@ -160,8 +184,9 @@ class Detokenizer(nn.Module):
         pixels = self.vae.decode(latents.to(dtype) / self.config.vae.scaling_factor).sample
         return ((pixels.float() + 1) / 2).clamp(0, 1).cpu()
 
-    def encode_pixels(self, pixels: torch.Tensor, sample: bool = False,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+    def encode_pixels(
+        self, pixels: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Pixels (B, 3, H, W) in [0, 1] -> scaled latents (B, C, h, w) (training and previews)."""
         dist = self.vae.encode(pixels.to(next(self.vae.parameters()).dtype) * 2 - 1).latent_dist
         latents = dist.sample(generator) if sample else dist.mean

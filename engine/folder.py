@@ -29,18 +29,26 @@ INDEX = "model.safetensors.index.json"
 SHARD_BYTES = 4 * 1024**3
 
 
-def save_model_folder(model: WeGenModel, tokenizer: WeGenTokenizer, folder: str | Path,
-                      dtype: torch.dtype | None = None) -> Path:
+def save_model_folder(
+    model: WeGenModel,
+    tokenizer: WeGenTokenizer,
+    folder: str | Path,
+    dtype: torch.dtype | None = None,
+) -> Path:
     """Write ``model`` as a model folder (weights cast to ``dtype`` if given)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if tokenizer.vocab_size > model.config.llm.vocab_size:
-        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but the model only "
-                         f"{model.config.llm.vocab_size}")
+        raise ValueError(
+            f"the tokenizer has {tokenizer.vocab_size} ids but the model only "
+            f"{model.config.llm.vocab_size}"
+        )
     model.config.save(folder / CONFIG)
     tokenizer.save(folder / TOKENIZER)
-    state = {k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
     write_weights(state, folder)
     return folder
 
@@ -93,7 +101,9 @@ class ShardWriter:
             final = f"model-{i:05d}-of-{n:05d}.safetensors"
             path.replace(self.folder / final)
             weight_map.update(dict.fromkeys(names, final))
-        (self.folder / INDEX).write_text(json.dumps({"weight_map": weight_map}, indent=1), encoding="utf-8")
+        (self.folder / INDEX).write_text(
+            json.dumps({"weight_map": weight_map}, indent=1), encoding="utf-8"
+        )
 
 
 def weight_files(folder: Path) -> dict[str, Path]:
@@ -102,19 +112,23 @@ def weight_files(folder: Path) -> dict[str, Path]:
         try:
             weight_map = json.loads((folder / INDEX).read_text(encoding="utf-8"))["weight_map"]
         except (ValueError, KeyError) as e:
-            raise ModelFolderError(f"{folder / INDEX} is corrupt ({e}); restore it from the "
-                                   "model's original download") from None
+            raise ModelFolderError(
+                f"{folder / INDEX} is corrupt ({e}); restore it from the model's original download"
+            ) from None
         return {k: folder / v for k, v in weight_map.items()}
     path = folder / WEIGHTS
     if not path.is_file():
-        raise ModelFolderError(f"{path} is missing: the model folder has no weights "
-                               f"(expected {WEIGHTS} or {INDEX})")
+        raise ModelFolderError(
+            f"{path} is missing: the model folder has no weights (expected {WEIGHTS} or {INDEX})"
+        )
     try:
         with safe_open(str(path), framework="pt") as f:
             return dict.fromkeys(f.keys(), path)
     except (SafetensorError, OSError) as e:
-        raise ModelFolderError(f"{path} is not a readable safetensors file ({e}); it may be "
-                               "truncated: download or convert the model again") from None
+        raise ModelFolderError(
+            f"{path} is not a readable safetensors file ({e}); it may be "
+            "truncated: download or convert the model again"
+        ) from None
 
 
 def verify_model_folder(folder: str | Path) -> list[str]:
@@ -138,8 +152,10 @@ def verify_model_folder(folder: str | Path) -> list[str]:
     try:
         tok = WeGenTokenizer.load(folder / TOKENIZER)
         if tok.vocab_size > config.llm.vocab_size:
-            problems.append(f"{folder / TOKENIZER} has {tok.vocab_size} tokens but config.json "
-                            f"allows {config.llm.vocab_size}: they are from different models")
+            problems.append(
+                f"{folder / TOKENIZER} has {tok.vocab_size} tokens but config.json "
+                f"allows {config.llm.vocab_size}: they are from different models"
+            )
     except ModelFolderError as e:
         problems.append(str(e))
     try:
@@ -160,13 +176,17 @@ def _check_shapes(folder: Path, config: WeGenConfig) -> dict[str, Path]:
     expected = _expected_shapes(config)
     missing = [k for k in expected if k not in files]
     if missing:
-        raise ModelFolderError(f"the weights in {folder} lack {len(missing)} tensor(s) the config "
-                               f"needs, e.g. {missing[0]!r}: the weights and config.json are from "
-                               "different models, or a file is incomplete")
+        raise ModelFolderError(
+            f"the weights in {folder} lack {len(missing)} tensor(s) the config "
+            f"needs, e.g. {missing[0]!r}: the weights and config.json are from "
+            "different models, or a file is incomplete"
+        )
     unexpected = [k for k in files if k not in expected]
     if unexpected:
-        raise ModelFolderError(f"{files[unexpected[0]]} holds {unexpected[0]!r}, which config.json's "
-                               "model does not have: the weights and config are from different models")
+        raise ModelFolderError(
+            f"{files[unexpected[0]]} holds {unexpected[0]!r}, which config.json's "
+            "model does not have: the weights and config are from different models"
+        )
     by_file: dict[Path, list[str]] = {}
     for name, path in files.items():
         by_file.setdefault(path, []).append(name)
@@ -178,10 +198,13 @@ def _check_shapes(folder: Path, config: WeGenConfig) -> dict[str, Path]:
                     if shape != expected[name]:
                         raise ModelFolderError(
                             f"{path}: tensor {name!r} has shape {shape} but config.json needs "
-                            f"{expected[name]}: the weights and config are from different models")
+                            f"{expected[name]}: the weights and config are from different models"
+                        )
         except (SafetensorError, OSError) as e:
-            raise ModelFolderError(f"{path} is not a readable safetensors file ({e}); it may be "
-                                   "truncated: download or convert the model again") from None
+            raise ModelFolderError(
+                f"{path} is not a readable safetensors file ({e}); it may be "
+                "truncated: download or convert the model again"
+            ) from None
     return files
 
 
@@ -193,8 +216,10 @@ def load_model_folder(folder: str | Path, runtime: Runtime) -> tuple[WeGenModel,
     config = WeGenConfig.load(folder / CONFIG)
     tokenizer = WeGenTokenizer.load(folder / TOKENIZER)
     if tokenizer.vocab_size > config.llm.vocab_size:
-        raise ModelFolderError(f"{folder / TOKENIZER} has {tokenizer.vocab_size} tokens but "
-                               f"config.json allows {config.llm.vocab_size}: they are from different models")
+        raise ModelFolderError(
+            f"{folder / TOKENIZER} has {tokenizer.vocab_size} tokens but "
+            f"config.json allows {config.llm.vocab_size}: they are from different models"
+        )
     files = _check_shapes(folder, config)
     with init_empty_weights(include_buffers=False):
         model = WeGenModel(config)
@@ -202,15 +227,19 @@ def load_model_folder(folder: str | Path, runtime: Runtime) -> tuple[WeGenModel,
     for path in sorted(set(files.values())):
         try:
             with safe_open(str(path), framework="pt") as f:
-                for name in f.keys():
+                for name in f.keys():  # noqa: SIM118 (safe_open is not iterable)
                     state[name] = f.get_tensor(name)
         except (SafetensorError, OSError) as e:
-            raise ModelFolderError(f"{path} could not be read ({e}); it may be truncated: "
-                                   "download or convert the model again") from None
+            raise ModelFolderError(
+                f"{path} could not be read ({e}); it may be truncated: "
+                "download or convert the model again"
+            ) from None
     for name, tensor in state.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise ModelFolderError(f"{files[name]}: tensor {name!r} contains NaN or infinite "
-                                   "values: the file is corrupt")
+            raise ModelFolderError(
+                f"{files[name]}: tensor {name!r} contains NaN or infinite "
+                "values: the file is corrupt"
+            )
     model.load_state_dict(state, strict=True, assign=True)
     return place(model, runtime), tokenizer
 

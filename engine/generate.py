@@ -92,36 +92,59 @@ class _Row:
 LoopCallback = Callable[[int, str, object], None]
 
 
-def left_pad(prompts: list[Prompt], model: WeGenModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def left_pad(
+    prompts: list[Prompt], model: WeGenModel
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Embed and left-pad prompts -> embeds (B, T, D), attention mask (B, T), position ids (B, T)."""
     length = max(len(p.ids) for p in prompts)
     device = model.input_proj.weight.device
     rows, masks = [], []
     for p in prompts:
-        embeds = model.embed(p.ids[None].to(device), p.image_features,
-                             p.image_mask[None].to(device))[0]  # (T_i, D)
+        embeds = model.embed(
+            p.ids[None].to(device), p.image_features, p.image_mask[None].to(device)
+        )[0]  # (T_i, D)
         pad = length - len(p.ids)
         rows.append(torch.cat([embeds.new_zeros(pad, embeds.shape[-1]), embeds]))
-        masks.append(torch.cat([torch.zeros(pad, dtype=torch.long), torch.ones(len(p.ids), dtype=torch.long)]))
+        masks.append(
+            torch.cat(
+                [torch.zeros(pad, dtype=torch.long), torch.ones(len(p.ids), dtype=torch.long)]
+            )
+        )
     mask = torch.stack(masks).to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return torch.stack(rows), mask, positions
 
 
-def prefill(model: WeGenModel, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
-            cache: DynamicCache) -> tuple[torch.Tensor, torch.Tensor]:
-    hidden, logits = model(embeds, attention_mask=mask, position_ids=positions, cache=cache, last_only=True)
+def prefill(
+    model: WeGenModel,
+    embeds: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    cache: DynamicCache,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    hidden, logits = model(
+        embeds, attention_mask=mask, position_ids=positions, cache=cache, last_only=True
+    )
     return hidden[:, -1], logits[:, -1]  # (B, D), (B, V)
 
 
-def decode_step(model: WeGenModel, embeds: torch.Tensor, mask: torch.Tensor,
-                positions: torch.Tensor, cache: DynamicCache) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_step(
+    model: WeGenModel,
+    embeds: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    cache: DynamicCache,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One token for every row: embeds (B, 1, D), mask (B, T_total), positions (B, 1)."""
-    hidden, logits = model(embeds, attention_mask=mask, position_ids=positions, cache=cache, last_only=True)
+    hidden, logits = model(
+        embeds, attention_mask=mask, position_ids=positions, cache=cache, last_only=True
+    )
     return hidden[:, -1], logits[:, -1]
 
 
-def _text_logits(logits: torch.Tensor, row: _Row, tok: WeGenTokenizer, opts: LoopOptions) -> torch.Tensor:
+def _text_logits(
+    logits: torch.Tensor, row: _Row, tok: WeGenTokenizer, opts: LoopOptions
+) -> torch.Tensor:
     """Mask what a TEXT step may not produce, and force ``<img>`` / ``</s>`` when text runs out."""
     logits = logits.float().clone()
     blocked = [tok.img_end_id, tok.bos_id, tok.unk_id, *tok.image_token_ids]
@@ -140,9 +163,15 @@ def _text_logits(logits: torch.Tensor, row: _Row, tok: WeGenTokenizer, opts: Loo
 
 
 @torch.no_grad()
-def generate(model: WeGenModel, tok: WeGenTokenizer, prompts: list[Prompt], opts: LoopOptions,
-             seeds: list[int], callback: LoopCallback | None = None,
-             cancel: Callable[[], bool] | None = None) -> list[Reply]:
+def generate(
+    model: WeGenModel,
+    tok: WeGenTokenizer,
+    prompts: list[Prompt],
+    opts: LoopOptions,
+    seeds: list[int],
+    callback: LoopCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[Reply]:
     """Run the loop for a batch of prompts; returns one `Reply` per prompt."""
     if len(seeds) != len(prompts):
         raise ValueError("one seed per prompt is needed")
@@ -165,13 +194,16 @@ def generate(model: WeGenModel, tok: WeGenTokenizer, prompts: list[Prompt], opts
         inputs = []
         for i, row in enumerate(rows):
             if row.phase is Phase.IMAGE:
-                inputs.append(_image_step(model, tok, row, h[i], opts, guided, notify, i, token_embed))
+                inputs.append(
+                    _image_step(model, tok, row, h[i], opts, guided, notify, i, token_embed)
+                )
                 continue
             if row.phase is Phase.DONE:
                 inputs.append(token_embed(tok.eos_id))
                 continue
-            token = sample_token(_text_logits(logits[i], row, tok, opts), opts.temperature,
-                                 opts.top_p, row.generator)
+            token = sample_token(
+                _text_logits(logits[i], row, tok, opts), opts.temperature, opts.top_p, row.generator
+            )
             if token == tok.eos_id:
                 row.phase = Phase.DONE
             elif token == tok.img_start_id:
@@ -197,9 +229,17 @@ def generate(model: WeGenModel, tok: WeGenTokenizer, prompts: list[Prompt], opts
     return [r.reply for r in rows]
 
 
-def _image_step(model: WeGenModel, tok: WeGenTokenizer, row: _Row, h: torch.Tensor,
-                opts: LoopOptions, guided: bool, notify: LoopCallback, index: int,
-                token_embed: Callable[[int], torch.Tensor]) -> torch.Tensor:
+def _image_step(
+    model: WeGenModel,
+    tok: WeGenTokenizer,
+    row: _Row,
+    h: torch.Tensor,
+    opts: LoopOptions,
+    guided: bool,
+    notify: LoopCallback,
+    index: int,
+    token_embed: Callable[[int], torch.Tensor],
+) -> torch.Tensor:
     """One IMAGE step for a row; returns its next input embedding (D,)."""
     if row.k >= 1:  # h sits at <img_{k-1}>: the official reading of feature k-1
         row.official.append(model.output_proj(h))

@@ -48,8 +48,12 @@ class WeGenModel(nn.Module):
         self.output_proj = nn.Linear(config.llm.hidden_size, config.feature_dim, bias=False)
         self.decoder = Detokenizer(config)
 
-    def embed(self, input_ids: torch.Tensor, image_features: torch.Tensor | None = None,
-              image_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        image_features: torch.Tensor | None = None,
+        image_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Token embeddings with the image slots replaced by projected features.
 
         input_ids (B, T); image_mask (B, T) bool marking the image-slot positions;
@@ -61,16 +65,26 @@ class WeGenModel(nn.Module):
             embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), projected)
         return embeds
 
-    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, cache: object | None = None,
-                last_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: object | None = None,
+        last_only: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs_embeds (B, T, D) -> hidden states after the final norm (B, T, D) and logits.
 
         With ``last_only`` only the last position's logits are computed, (B, 1, V); otherwise
         (B, T, V). ``cache`` is a transformers Cache, extended in place.
         """
-        out = self.llm.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                             position_ids=position_ids, cache=cache, use_cache=cache is not None)
+        out = self.llm.model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=cache is not None,
+        )
         hidden = out.last_hidden_state
         logits = self.llm.lm_head(hidden[:, -1:] if last_only else hidden)
         return hidden, logits

@@ -48,19 +48,25 @@ TOKENIZER_ROOT = "pretrained/SEED-X"
 #: (our name, rows of the source tensor to take or None for all)
 Target = tuple[str, "slice | None"]
 
-_IGNORED = re.compile(r"(\.rotary_emb\.inv_freq$|^input_resampler\.avgpoolquery\.scale$|"
-                      r"^adapter\.resampler\.scale$)")
+_IGNORED = re.compile(
+    r"(\.rotary_emb\.inv_freq$|^input_resampler\.avgpoolquery\.scale$|"
+    r"^adapter\.resampler\.scale$)"
+)
 _EVA_PREFIXES = ("adapter.visual_encoder.", "model.visual.", "visual.")
 _EVA_DROPPED = re.compile(r"^(norm|fc_norm|head|rope)\.")
-_VAE_RENAMES = ((".query.", ".to_q."), (".key.", ".to_k."), (".value.", ".to_v."),
-                (".proj_attn.", ".to_out.0."))
+_VAE_RENAMES = (
+    (".query.", ".to_q."),
+    (".key.", ".to_k."),
+    (".value.", ".to_v."),
+    (".proj_attn.", ".to_out.0."),
+)
 
 
 def map_eva_key(key: str, shape: tuple[int, ...]) -> list[Target]:
     """An EVA-CLIP tower key (any of the usual prefixes) -> our ``vision.tower.*`` targets."""
     for prefix in _EVA_PREFIXES:
         if key.startswith(prefix):
-            key = key[len(prefix):]
+            key = key[len(prefix) :]
             break
     if _EVA_DROPPED.match(key):
         return []
@@ -82,13 +88,14 @@ def map_agent_key(key: str, shape: tuple[int, ...]) -> list[Target]:
     if key == "output_resampler.proj.weight":
         return [("output_proj.weight", None)]
     if key.startswith("adapter.unet."):
-        return [("decoder.unet." + key[len("adapter.unet."):], None)]
+        return [("decoder.unet." + key[len("adapter.unet.") :], None)]
     if key.startswith("adapter.vae."):
-        return [("decoder.vae." + _vae_name(key[len("adapter.vae."):]), None)]
+        return [("decoder.vae." + _vae_name(key[len("adapter.vae.") :]), None)]
     if key.startswith("adapter.visual_encoder."):
         return map_eva_key(key, shape)
-    raise ModelFolderError(f"{AGENT_BIN} holds {key!r}, which WeGen does not have: "
-                           "is this a WeGen checkpoint?")
+    raise ModelFolderError(
+        f"{AGENT_BIN} holds {key!r}, which WeGen does not have: is this a WeGen checkpoint?"
+    )
 
 
 def _vae_name(key: str) -> str:
@@ -124,29 +131,39 @@ def official_config(folder: Path, config: WeGenConfig | None = None) -> WeGenCon
     """The wegen-7b preset (or ``config``), checked against the folder's own config files."""
     config = config or wegen_7b()
     unet_cfg = _read_json(folder / UNET_DIR / "config.json")
-    want = {"cross_attention_dim": config.feature_dim,
-            "projection_class_embeddings_input_dim": 6 * config.unet.addition_time_embed_dim + config.feature_dim,
-            "block_out_channels": list(config.unet.block_out_channels)}
+    want = {
+        "cross_attention_dim": config.feature_dim,
+        "projection_class_embeddings_input_dim": 6 * config.unet.addition_time_embed_dim
+        + config.feature_dim,
+        "block_out_channels": list(config.unet.block_out_channels),
+    }
     for key, value in want.items():
         if unet_cfg.get(key) != value:
-            raise ModelFolderError(f"{folder / UNET_DIR / 'config.json'}: {key} is {unet_cfg.get(key)!r}, "
-                                   f"WeGen's de-tokenizer needs {value!r} (is this the stage-1 WeGen UNet?)")
+            raise ModelFolderError(
+                f"{folder / UNET_DIR / 'config.json'}: {key} is {unet_cfg.get(key)!r}, "
+                f"WeGen's de-tokenizer needs {value!r} (is this the stage-1 WeGen UNet?)"
+            )
     llama = folder / LLAMA_DIR / "config.json"
     if llama.is_file():
         hidden = _read_json(llama).get("hidden_size")
         if hidden != config.llm.hidden_size:
-            raise ModelFolderError(f"{llama}: hidden_size {hidden} is not Llama-2-7B's {config.llm.hidden_size}")
+            raise ModelFolderError(
+                f"{llama}: hidden_size {hidden} is not Llama-2-7B's {config.llm.hidden_size}"
+            )
     return config
 
 
 def find_tokenizer_dir(folder: Path) -> Path:
     root = folder / TOKENIZER_ROOT
     if root.is_dir():
-        for candidate in sorted({p.parent for pat in ("tokenizer.json", "tokenizer.model")
-                                 for p in root.rglob(pat)}):
+        for candidate in sorted(
+            {p.parent for pat in ("tokenizer.json", "tokenizer.model") for p in root.rglob(pat)}
+        ):
             return candidate
-    raise ModelFolderError(f"no tokenizer found under {root}: the SEED-X tokenizer folder "
-                           "(tokenizer.model + added_tokens.json) is part of the official download")
+    raise ModelFolderError(
+        f"no tokenizer found under {root}: the SEED-X tokenizer folder "
+        "(tokenizer.model + added_tokens.json) is part of the official download"
+    )
 
 
 def load_official_tokenizer(folder: Path) -> WeGenTokenizer:
@@ -158,8 +175,10 @@ def load_official_tokenizer(folder: Path) -> WeGenTokenizer:
 
         fast = AutoTokenizer.from_pretrained(str(tok_dir))
     except Exception as e:
-        raise ModelFolderError(f"could not read the tokenizer in {tok_dir} ({e}); install "
-                               "'sentencepiece' and 'protobuf' to convert it") from None
+        raise ModelFolderError(
+            f"could not read the tokenizer in {tok_dir} ({e}); install "
+            "'sentencepiece' and 'protobuf' to convert it"
+        ) from None
     return WeGenTokenizer(fast.backend_tokenizer, str(tok_dir))
 
 
@@ -174,8 +193,11 @@ def _read_json(path: Path) -> dict:
 
 
 def _weights_in(folder: Path, required: bool = True) -> Path | None:
-    for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bf16.safetensors",
-                 "diffusion_pytorch_model.fp16.safetensors"):
+    for name in (
+        "diffusion_pytorch_model.safetensors",
+        "diffusion_pytorch_model.bf16.safetensors",
+        "diffusion_pytorch_model.fp16.safetensors",
+    ):
         if (folder / name).is_file():
             return folder / name
     if required:
@@ -189,8 +211,10 @@ def _torch_file(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:  # pickle/zip errors of many kinds; never fall back to unsafe loading
-        raise ModelFolderError(f"{path} could not be read safely ({type(e).__name__}: {e}); it "
-                               "may be truncated, or hold more than tensors") from None
+        raise ModelFolderError(
+            f"{path} could not be read safely ({type(e).__name__}: {e}); it "
+            "may be truncated, or hold more than tensors"
+        ) from None
     if isinstance(state, dict) and "module" in state and isinstance(state["module"], dict):
         state = state["module"]  # a DeepSpeed model-states file
     if not isinstance(state, dict):
@@ -201,7 +225,7 @@ def _torch_file(path: Path) -> dict[str, torch.Tensor]:
 def _safetensors(path: Path, rename=lambda k: k) -> Iterator[tuple[str, torch.Tensor]]:
     try:
         with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118 (safe_open is not iterable)
                 yield rename(key), f.get_tensor(key)
     except (SafetensorError, OSError) as e:
         raise ModelFolderError(f"{path} is not a readable safetensors file ({e})") from None
@@ -236,21 +260,29 @@ def _collect(folder: Path, config: WeGenConfig) -> Iterator[tuple[str, torch.Ten
         if name not in expected:
             raise ModelFolderError(f"{source} holds {name!r} (our name), which WeGen does not have")
         if tuple(tensor.shape) != expected[name]:
-            hint = (" (a 224-px EVA-CLIP position table; WeGen needs the 448-px tower)"
-                    if name.endswith("pos_embed") else "")
-            raise ModelFolderError(f"{source}: {name!r} has shape {tuple(tensor.shape)}, WeGen needs "
-                                   f"{expected[name]}{hint}")
+            hint = (
+                " (a 224-px EVA-CLIP position table; WeGen needs the 448-px tower)"
+                if name.endswith("pos_embed")
+                else ""
+            )
+            raise ModelFolderError(
+                f"{source}: {name!r} has shape {tuple(tensor.shape)}, WeGen needs "
+                f"{expected[name]}{hint}"
+            )
         seen[name] = tensor
     missing = [k for k in expected if k not in seen]
     if missing:
-        raise ModelFolderError(f"{len(missing)} tensor(s) are missing from the official folder "
-                               f"{folder}, e.g. {missing[0]!r}: check {AGENT_BIN} is the full WeGen "
-                               "checkpoint")
+        raise ModelFolderError(
+            f"{len(missing)} tensor(s) are missing from the official folder "
+            f"{folder}, e.g. {missing[0]!r}: check {AGENT_BIN} is the full WeGen "
+            "checkpoint"
+        )
     yield from seen.items()
 
 
-def load_official(folder: str | Path, runtime: Runtime,
-                  config: WeGenConfig | None = None) -> tuple[WeGenModel, WeGenTokenizer]:
+def load_official(
+    folder: str | Path, runtime: Runtime, config: WeGenConfig | None = None
+) -> tuple[WeGenModel, WeGenTokenizer]:
     """Load the official layout directly onto the runtime's device and dtype.
 
     ``config`` defaults to the wegen-7b preset; tests pass a small one.
@@ -268,8 +300,13 @@ def load_official(folder: str | Path, runtime: Runtime,
     return place(model, runtime), tokenizer
 
 
-def convert_official(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.float16,
-                     progress=None, config: WeGenConfig | None = None) -> Path:
+def convert_official(
+    src: str | Path,
+    dst: str | Path,
+    dtype: torch.dtype = torch.float16,
+    progress=None,
+    config: WeGenConfig | None = None,
+) -> Path:
     """Convert the official layout into our model folder (shards of at most 4 GiB).
 
     Source files are memory-mapped where their format allows; shards are written as they fill.

@@ -29,7 +29,9 @@ class Encoded:
     dropped_turns: int  # how many old turns the context policy removed
 
 
-def encode_pieces(tok: WeGenTokenizer, pieces: list[Piece]) -> tuple[list[int], list[bool], list[int]]:
+def encode_pieces(
+    tok: WeGenTokenizer, pieces: list[Piece]
+) -> tuple[list[int], list[bool], list[int]]:
     ids: list[int] = []
     mask: list[bool] = []
     images: list[int] = []
@@ -49,8 +51,9 @@ def encode_pieces(tok: WeGenTokenizer, pieces: list[Piece]) -> tuple[list[int], 
     return ids, mask, images
 
 
-def encode_conversation(tok: WeGenTokenizer, turns: list[TemplateTurn], *, max_tokens: int,
-                        reserve: int) -> Encoded:
+def encode_conversation(
+    tok: WeGenTokenizer, turns: list[TemplateTurn], *, max_tokens: int, reserve: int
+) -> Encoded:
     """Render ``turns`` (ending with the new user turn) within ``max_tokens - reserve`` tokens."""
     if not turns:
         raise PromptError("there is no message to answer")
@@ -63,11 +66,16 @@ def encode_conversation(tok: WeGenTokenizer, turns: list[TemplateTurn], *, max_t
         ids, mask, images = encode_pieces(tok, pieces)
         if len(ids) <= budget:
             offset = sum(per_turn_images[:start])
-            return Encoded(torch.tensor(ids, dtype=torch.long), torch.tensor(mask, dtype=torch.bool),
-                           tuple(i + offset for i in images), start)
+            return Encoded(
+                torch.tensor(ids, dtype=torch.long),
+                torch.tensor(mask, dtype=torch.bool),
+                tuple(i + offset for i in images),
+                start,
+            )
         if start + 2 >= len(turns):
             raise PromptError(
                 f"the message is too long for this model: it needs {len(ids)} tokens but "
                 f"{budget} are free ({max_tokens} context, {reserve} kept for the reply; each "
-                f"image takes {TOKENS_PER_IMAGE}). Shorten the text or attach fewer images.")
+                f"image takes {TOKENS_PER_IMAGE}). Shorten the text or attach fewer images."
+            )
         start += 2  # drop the oldest exchange (user turn + reply), whole

@@ -6,7 +6,9 @@ impossible choice raises `RuntimeChoiceError` saying what to install or change.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -65,17 +67,20 @@ def _resolve_device(name: str) -> torch.device:
         if not torch.cuda.is_available():
             raise RuntimeChoiceError(
                 "no CUDA GPU is usable: install an NVIDIA driver and a CUDA build of PyTorch "
-                "(pip install torch --index-url for your CUDA version), or choose device 'cpu'")
+                "(pip install torch --index-url for your CUDA version), or choose device 'cpu'"
+            )
         index = int(name.split(":")[1]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise RuntimeChoiceError(f"there is no {name}: this machine has "
-                                     f"{torch.cuda.device_count()} CUDA device(s)")
+            raise RuntimeChoiceError(
+                f"there is no {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
         return torch.device("cuda", index)
     if kind == "npu":
         if not _npu_available():
             raise RuntimeChoiceError(
                 "no Ascend NPU is usable: install the CANN toolkit and torch_npu matching your "
-                "PyTorch (pip install 'wegen[npu]'), or choose device 'cpu'")
+                "PyTorch (pip install 'wegen[npu]'), or choose device 'cpu'"
+            )
         return torch.device(name)
     if kind == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
@@ -92,13 +97,16 @@ def _resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
             return torch.float16
         return torch.float32
     if precision not in PRECISIONS:
-        raise RuntimeChoiceError(f"unknown precision {precision!r}; choose auto, fp32, fp16 or bf16")
+        raise RuntimeChoiceError(
+            f"unknown precision {precision!r}; choose auto, fp32, fp16 or bf16"
+        )
     dtype = PRECISIONS[precision]
     if device.type == "cpu" and dtype == torch.float16:
         raise RuntimeChoiceError("fp16 is very slow or unsupported on the CPU; choose fp32 or bf16")
     if device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        raise RuntimeChoiceError(f"{torch.cuda.get_device_name(device)} has no bf16 support; "
-                                 "choose fp16")
+        raise RuntimeChoiceError(
+            f"{torch.cuda.get_device_name(device)} has no bf16 support; choose fp16"
+        )
     return dtype
 
 
@@ -107,8 +115,9 @@ def select_runtime(request: RuntimeRequest | None = None) -> Runtime:
     device = _resolve_device(request.device)
     dtype = _resolve_dtype(request.precision, device)
     if request.backend not in BACKENDS:
-        raise RuntimeChoiceError(f"unknown backend {request.backend!r}; choose one of "
-                                 f"{', '.join(BACKENDS)}")
+        raise RuntimeChoiceError(
+            f"unknown backend {request.backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
     if request.memory not in MEMORY_MODES:
         raise RuntimeChoiceError(f"unknown memory mode {request.memory!r}; choose normal or low")
     return Runtime(device=device, dtype=dtype, backend=request.backend, memory=request.memory)
@@ -120,3 +129,24 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
     elif device.type == "npu":
         torch.npu.synchronize()
+
+
+def park(module: torch.nn.Module, runtime: Runtime) -> None:
+    """In the low-memory mode, keep ``module`` on the CPU until `borrowed`."""
+    if runtime.memory == "low" and runtime.device.type != "cpu":
+        module.to("cpu")
+
+
+@contextlib.contextmanager
+def borrowed(module: torch.nn.Module, runtime: Runtime) -> Iterator[torch.nn.Module]:
+    """Use a parked module on the runtime's device, then park it again and free the memory."""
+    if runtime.memory != "low" or runtime.device.type == "cpu":
+        yield module
+        return
+    module.to(runtime.device)
+    try:
+        yield module
+    finally:
+        module.to("cpu")
+        if runtime.device.type == "cuda":
+            torch.cuda.empty_cache()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float,
-                 generator: torch.Generator | None = None) -> int:
+def sample_token(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None = None
+) -> int:
     """logits (V,) -> a token id. ``temperature`` 0 is greedy (argmax).
 
     Sampling runs in float32 on the CPU with ``generator``, so a seed gives the same tokens on any

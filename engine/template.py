@@ -170,7 +170,9 @@ class TemplateTurn:
     parts: tuple[str | ImageRole, ...]
 
 
-def render(turns: list[TemplateTurn] | tuple[TemplateTurn, ...], *, open_reply: bool = True) -> list[Piece]:
+def render(
+    turns: list[TemplateTurn] | tuple[TemplateTurn, ...], *, open_reply: bool = True
+) -> list[Piece]:
     """Render a conversation into pieces.
 
     With ``open_reply`` the conversation must end on a user turn and the result ends with the
@@ -181,7 +183,9 @@ def render(turns: list[TemplateTurn] | tuple[TemplateTurn, ...], *, open_reply: 
     expect = Role.USER
     for turn in turns:
         if turn.role is not expect:
-            raise ValueError(f"turns must alternate user/assistant; got two {turn.role.value} turns in a row")
+            raise ValueError(
+                f"turns must alternate user/assistant; got two {turn.role.value} turns in a row"
+            )
         if turn.role is Role.USER:
             pieces += [Control(BOS), INST_OPEN]
         for part in turn.parts:

@@ -36,7 +36,9 @@ def random_model(config: WeGenConfig | None = None, seed: int = 0) -> WeGenModel
     return WeGenModel(config or wegen_tiny()).eval().requires_grad_(False)
 
 
-def make_random_model_folder(path: str | Path, config: WeGenConfig | None = None, seed: int = 0) -> Path:
+def make_random_model_folder(
+    path: str | Path, config: WeGenConfig | None = None, seed: int = 0
+) -> Path:
     """Write a seeded random model folder (tiny preset by default) and return its path."""
     config = config or wegen_tiny()
     return save_model_folder(random_model(config, seed), tiny_tokenizer(), path)

@@ -25,8 +25,9 @@ from engine.template import (
     image_token,
 )
 
-
-_SPECIAL_SPELLING = re.compile("|".join(re.escape(t) for t in sorted(REQUIRED_TOKENS, key=len, reverse=True)))
+_SPECIAL_SPELLING = re.compile(
+    "|".join(re.escape(t) for t in sorted(REQUIRED_TOKENS, key=len, reverse=True))
+)
 
 
 class WeGenTokenizer:
@@ -39,7 +40,8 @@ class WeGenTokenizer:
         if missing:
             raise ModelFolderError(
                 f"{source} lacks {len(missing)} WeGen special token(s), e.g. {missing[0]!r}; "
-                "it is not a WeGen tokenizer (use the tokenizer.json of the same model folder)")
+                "it is not a WeGen tokenizer (use the tokenizer.json of the same model folder)"
+            )
         self.vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
         self.unk_id = vocab[UNK]
         self.bos_id = vocab[BOS]
@@ -61,7 +63,7 @@ class WeGenTokenizer:
         ids: list[int] = []
         start = 0
         for match in _SPECIAL_SPELLING.finditer(text):
-            ids += self._plain(text[start:match.start() + 1])
+            ids += self._plain(text[start : match.start() + 1])
             start = match.start() + 1
         return ids + self._plain(text[start:])
 
@@ -69,8 +71,9 @@ class WeGenTokenizer:
         return self.backend.encode(text, add_special_tokens=False).ids if text else []
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.backend.decode([i for i in ids if i not in self.special_ids],
-                                   skip_special_tokens=True)
+        return self.backend.decode(
+            [i for i in ids if i not in self.special_ids], skip_special_tokens=True
+        )
 
     # --- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -84,8 +87,10 @@ class WeGenTokenizer:
         try:
             backend = Tokenizer.from_file(str(path))
         except Exception as e:  # tokenizers raises a bare Exception on malformed files
-            raise ModelFolderError(f"{path} is not a valid tokenizer file ({e}); restore it from "
-                                   "the model's original download") from None
+            raise ModelFolderError(
+                f"{path} is not a valid tokenizer file ({e}); restore it from "
+                "the model's original download"
+            ) from None
         return cls(backend, str(path))
 
 
@@ -96,7 +101,9 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int) -> WeGenTokenizer:
     that many ids when the corpus is large enough, else fewer.
     """
     if vocab_size <= len(REQUIRED_TOKENS) + 256:
-        raise ValueError(f"vocab_size must exceed {len(REQUIRED_TOKENS) + 256} (special tokens + bytes)")
+        raise ValueError(
+            f"vocab_size must exceed {len(REQUIRED_TOKENS) + 256} (special tokens + bytes)"
+        )
     tok = Tokenizer(models.BPE(unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

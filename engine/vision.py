@@ -18,6 +18,7 @@ from timm.models.eva import Eva
 from torch import nn
 
 from engine.config import VisionConfig
+from engine.images import to_model_input
 from engine.template import NUM_IMAGE_TOKENS
 
 
@@ -45,8 +46,8 @@ class VisionEncoder(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels in [0, 1], (B, 3, S, S) at the configured size -> (B, 64, width) features."""
         x = (pixels - self.mean) / self.std
-        tokens = self.tower.forward_features(x)[:, self.tower.num_prefix_tokens:]  # (B, G*G, C)
-        b, n, c = tokens.shape
+        tokens = self.tower.forward_features(x)[:, self.tower.num_prefix_tokens :]  # (B, G*G, C)
+        b, _n, c = tokens.shape
         g = self.config.grid
         grid = tokens.transpose(1, 2).reshape(b, c, g, g)  # (B, C, G, G), row-major patches
         side = int(NUM_IMAGE_TOKENS**0.5)
@@ -55,8 +56,6 @@ class VisionEncoder(nn.Module):
 
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
         """RGB images -> (B, 3, S, S) float pixels in [0, 1]: bilinear resize, aspect not kept."""
-        size = self.config.image_size
-        arrays = [np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32)
-                  for im in images]
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 255.0
+        arrays = [to_model_input(im.convert("RGB"), self.config.image_size) for im in images]
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (B, 3, S, S)
         return batch.to(self.mean.device, self.mean.dtype)

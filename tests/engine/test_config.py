@@ -59,7 +59,10 @@ def test_7b_preset_has_the_official_dimensions():
         model = WeGenModel(cfg)
     counts = model.parameter_counts()
     assert cfg.llm.vocab_size == 32330 and cfg.feature_dim == 1792 and cfg.vision.image_size == 448
-    assert cfg.decoder.image_size == 1024 and cfg.decoder.feature_alignment is FeatureAlignment.OFFICIAL
+    assert (
+        cfg.decoder.image_size == 1024
+        and cfg.decoder.feature_alignment is FeatureAlignment.OFFICIAL
+    )
     assert counts["unet"] == 2_525_520_644  # the official stage-1 UNet (reference manifest)
     assert counts["vision"] == 4_350_208_256 - 64 * 1792  # EVA-E less the 64 dropped key biases
     assert counts["projectors"] == 2 * 4096 * 1792

@@ -65,8 +65,15 @@ def test_step_callback_previews_and_cancel(model, features):
             flag.set()
 
     with pytest.raises(Cancelled):
-        model.decoder.sample(features[:1], seeds=[0], steps=6, guidance=2.0, callback=on_step,
-                             previews=True, cancel=flag.is_set)
+        model.decoder.sample(
+            features[:1],
+            seeds=[0],
+            steps=6,
+            guidance=2.0,
+            callback=on_step,
+            previews=True,
+            cancel=flag.is_set,
+        )
     assert steps == [(1, 6, (1, 3, 16, 16)), (2, 6, (1, 3, 16, 16))]
 
 

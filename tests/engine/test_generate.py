@@ -19,7 +19,11 @@ def make_prompt(tok, model, text: str, n_images: int = 0, seed: int = 0) -> Prom
     parts = (*([ImageRole.IMAGE] * n_images), text)
     enc = encode_conversation(tok, [TemplateTurn(Role.USER, parts)], max_tokens=1024, reserve=100)
     g = torch.Generator().manual_seed(seed)
-    feats = torch.randn(n_images * NUM_IMAGE_TOKENS, model.config.feature_dim, generator=g) if n_images else None
+    feats = (
+        torch.randn(n_images * NUM_IMAGE_TOKENS, model.config.feature_dim, generator=g)
+        if n_images
+        else None
+    )
     return Prompt(enc.ids, enc.image_mask, feats)
 
 
@@ -27,22 +31,27 @@ def test_kv_cache_decoding_equals_full_forward(model, tokenizer):
     prompt = make_prompt(tokenizer, model, "a red circle", n_images=1)
     embeds, mask, pos = left_pad([prompt], model)
     extra = torch.randn(1, 5, model.config.llm.hidden_size) * 0.02
-    full_h, full_logits = model(torch.cat([embeds, extra], 1))
+    full_h, _full_logits = model(torch.cat([embeds, extra], 1))
     cache = DynamicCache(config=model.llm.config)
     h, _ = model(embeds, attention_mask=mask, position_ids=pos, cache=cache)
     steps = []
     for i in range(5):
         mask = torch.cat([mask, mask.new_ones(1, 1)], 1)
-        step_h, step_logits = model(extra[:, i : i + 1], attention_mask=mask,
-                                    position_ids=pos[:, -1:] + i + 1, cache=cache)
+        step_h, _step_logits = model(
+            extra[:, i : i + 1], attention_mask=mask, position_ids=pos[:, -1:] + i + 1, cache=cache
+        )
         steps.append(step_h)
     torch.testing.assert_close(torch.cat([h, *steps], 1), full_h, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("cfg", [1.0, 3.0])
 def test_batch_equals_items_run_singly(model, tokenizer, cfg):
-    prompts = [make_prompt(tokenizer, model, "a red circle", 0),
-               make_prompt(tokenizer, model, "edit the image: move the big blue star left please", 1, seed=3)]
+    prompts = [
+        make_prompt(tokenizer, model, "a red circle", 0),
+        make_prompt(
+            tokenizer, model, "edit the image: move the big blue star left please", 1, seed=3
+        ),
+    ]
     opts = LoopOptions(max_new_tokens=6, wants_image=True, embedding_cfg=cfg, temperature=0.8)
     batch = generate(model, tokenizer, prompts, opts, seeds=[11, 12])
     for prompt, seed, got in zip(prompts, [11, 12], batch, strict=True):
@@ -54,19 +63,31 @@ def test_batch_equals_items_run_singly(model, tokenizer, cfg):
 
 def test_embedding_cfg_at_scale_one_equals_no_cfg(model, tokenizer, monkeypatch):
     prompt = make_prompt(tokenizer, model, "a green star")
-    plain = generate(model, tokenizer, [prompt], LoopOptions(wants_image=True, max_new_tokens=3), [0])[0]
+    plain = generate(
+        model, tokenizer, [prompt], LoopOptions(wants_image=True, max_new_tokens=3), [0]
+    )[0]
     # scale 1 must not start the second stream at all, and give the same features
     calls = []
     import engine.generate as g
 
     real = g._uncond_step
     monkeypatch.setattr(g, "_uncond_step", lambda *a: calls.append(1) or real(*a))
-    again = generate(model, tokenizer, [prompt], LoopOptions(wants_image=True, max_new_tokens=3,
-                                                             embedding_cfg=1.0), [0])[0]
+    again = generate(
+        model,
+        tokenizer,
+        [prompt],
+        LoopOptions(wants_image=True, max_new_tokens=3, embedding_cfg=1.0),
+        [0],
+    )[0]
     assert calls == []
     torch.testing.assert_close(plain.images[0], again.images[0])
-    guided = generate(model, tokenizer, [prompt], LoopOptions(wants_image=True, max_new_tokens=3,
-                                                              embedding_cfg=1.0001), [0])[0]
+    guided = generate(
+        model,
+        tokenizer,
+        [prompt],
+        LoopOptions(wants_image=True, max_new_tokens=3, embedding_cfg=1.0001),
+        [0],
+    )[0]
     torch.testing.assert_close(plain.images[0], guided.images[0], atol=1e-3, rtol=1e-2)
     assert len(calls) == NUM_IMAGE_TOKENS
 
@@ -75,8 +96,14 @@ def test_embedding_cfg_at_scale_one_equals_no_cfg(model, tokenizer, monkeypatch)
 def test_forced_image_run_gives_64_features_and_closes(model, tokenizer, alignment):
     tokens = []
     opts = LoopOptions(wants_image=True, max_new_tokens=4, alignment=alignment)
-    (reply,) = generate(model, tokenizer, [make_prompt(tokenizer, model, "a square")], opts, [5],
-                        callback=lambda r, kind, v: tokens.append((kind, v)))
+    (reply,) = generate(
+        model,
+        tokenizer,
+        [make_prompt(tokenizer, model, "a square")],
+        opts,
+        [5],
+        callback=lambda r, kind, v: tokens.append((kind, v)),
+    )
     assert [s.shape for s in reply.images] == [(NUM_IMAGE_TOKENS, model.config.feature_dim)]
     progress = [v for k, v in tokens if k == "image_token"]
     assert progress == list(range(1, NUM_IMAGE_TOKENS + 1))
@@ -85,9 +112,16 @@ def test_forced_image_run_gives_64_features_and_closes(model, tokenizer, alignme
 
 def test_alignments_are_one_slot_apart(model, tokenizer):
     prompt = make_prompt(tokenizer, model, "a circle")
-    shifted = generate(model, tokenizer, [prompt], LoopOptions(wants_image=True, max_new_tokens=2), [1])[0].images[0]
-    official = generate(model, tokenizer, [prompt], LoopOptions(
-        wants_image=True, max_new_tokens=2, alignment=FeatureAlignment.OFFICIAL), [1])[0].images[0]
+    shifted = generate(
+        model, tokenizer, [prompt], LoopOptions(wants_image=True, max_new_tokens=2), [1]
+    )[0].images[0]
+    official = generate(
+        model,
+        tokenizer,
+        [prompt],
+        LoopOptions(wants_image=True, max_new_tokens=2, alignment=FeatureAlignment.OFFICIAL),
+        [1],
+    )[0].images[0]
     # the official reading of slot k is the hidden state the shifted reading uses for slot k+1
     torch.testing.assert_close(official[:-1], shifted[1:], atol=1e-5, rtol=1e-4)
 
@@ -110,8 +144,15 @@ def test_cancel_stops_within_one_step(model, tokenizer):
             flag.set()
 
     with pytest.raises(Cancelled):
-        generate(model, tokenizer, [make_prompt(tokenizer, model, "x")], LoopOptions(wants_image=True),
-                 [0], on_token, flag.is_set)
+        generate(
+            model,
+            tokenizer,
+            [make_prompt(tokenizer, model, "x")],
+            LoopOptions(wants_image=True),
+            [0],
+            on_token,
+            flag.is_set,
+        )
     assert seen.count("image_token") == 10
 
 

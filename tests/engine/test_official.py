@@ -63,7 +63,8 @@ def test_every_official_key_maps_to_a_parameter_and_every_parameter_is_covered()
 
 def test_eva_variants_are_normalised():
     assert map_eva_key("model.visual.blocks.3.mlp.fc1.weight", (8, 4)) == [
-        ("vision.tower.blocks.3.mlp.fc1.weight", None)]
+        ("vision.tower.blocks.3.mlp.fc1.weight", None)
+    ]
     assert map_eva_key("norm.weight", (4,)) == [] and map_eva_key("head.weight", (2, 4)) == []
     (q, qs), (v, vs) = map_eva_key("blocks.0.attn.qkv.bias", (12,))
     assert (q, v) == ("vision.tower.blocks.0.attn.q_bias", "vision.tower.blocks.0.attn.v_bias")
@@ -85,16 +86,20 @@ def _write_official(model: WeGenModel, tokenizer, root: Path) -> Path:
         elif name == "output_proj.weight":
             agent["output_resampler.proj.weight"] = t
         elif name.startswith("decoder.unet."):
-            unet[name[len("decoder.unet."):]] = t
+            unet[name[len("decoder.unet.") :]] = t
         elif name.startswith("decoder.vae."):
-            key = name[len("decoder.vae."):].replace(".to_q.", ".query.").replace(".to_out.0.", ".proj_attn.")
+            key = (
+                name[len("decoder.vae.") :]
+                .replace(".to_q.", ".query.")
+                .replace(".to_out.0.", ".proj_attn.")
+            )
             vae[key] = t  # the old attention names, as early SDXL VAE files have
         elif name.endswith(".attn.q_bias"):
-            base = name[len("vision.tower."):-len("q_bias")]
-            v = state[name[:-len("q_bias")] + "v_bias"]
+            base = name[len("vision.tower.") : -len("q_bias")]
+            v = state[name[: -len("q_bias")] + "v_bias"]
             eva[base + "qkv.bias"] = torch.cat([t, torch.randn_like(t), v])  # any key bias
         elif not name.endswith(".attn.v_bias"):
-            eva[name[len("vision.tower."):]] = t
+            eva[name[len("vision.tower.") :]] = t
     agent["llm.model.layers.0.self_attn.rotary_emb.inv_freq"] = torch.ones(8)
     agent["adapter.resampler.scale"] = torch.tensor(1.0)
     for rel in (UNET_DIR, VAE_DIR, "pretrained/EVA-CLIP", "pretrained/SEED-X/tok"):
@@ -114,7 +119,9 @@ def official_folder(tmp_path_factory):
     from engine.testing import random_model, tiny_tokenizer
 
     model = random_model(seed=3)
-    return model, _write_official(model, tiny_tokenizer(), tmp_path_factory.mktemp("official") / "ckpt")
+    return model, _write_official(
+        model, tiny_tokenizer(), tmp_path_factory.mktemp("official") / "ckpt"
+    )
 
 
 def test_tiny_official_layout_loads_exactly(official_folder):

@@ -1,0 +1,52 @@
+"""Architecture rules that must hold: no Qt in the engine; runtime choices explained."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from engine.api import RuntimeRequest
+from engine.errors import RuntimeChoiceError
+from engine.runtime import select_runtime
+
+
+def test_importing_the_engine_never_imports_qt():
+    code = (
+        "import sys, engine.chat_engine, engine.cli, engine.official, engine.api; "
+        "print([m for m in sys.modules if m.startswith('PySide6')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_importing_the_api_does_not_load_torch():
+    code = "import sys, engine.api; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
+def test_cpu_runtime_and_impossible_choices():
+    rt = select_runtime(RuntimeRequest(device="cpu"))
+    assert str(rt.device) == "cpu" and rt.precision == "fp32"
+    with pytest.raises(RuntimeChoiceError, match="fp16 is very slow"):
+        select_runtime(RuntimeRequest(device="cpu", precision="fp16"))
+    with pytest.raises(RuntimeChoiceError, match="unknown device 'tpu'"):
+        select_runtime(RuntimeRequest(device="tpu"))
+    with pytest.raises(RuntimeChoiceError, match="unknown backend"):
+        select_runtime(RuntimeRequest(backend="magic"))
+
+
+def test_missing_accelerators_say_what_to_install():
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeChoiceError, match="CUDA build of PyTorch"):
+            select_runtime(RuntimeRequest(device="cuda"))
+    with pytest.raises(RuntimeChoiceError, match="torch_npu"):
+        select_runtime(RuntimeRequest(device="npu"))
