@@ -1,0 +1,541 @@
+"""The main window: conversation list | chat | canvas, with the composer and the queue below,
+menus, shortcuts, drag-and-drop and the model status banner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.about_dialog import AboutDialog
+from desktop.canvas import ImageCanvas
+from desktop.chat_view import ChatView
+from desktop.composer import Composer
+from desktop.conversation_list import ConversationList
+from desktop.database import ImageRecord, TurnRecord
+from desktop.export import export_conversation, export_image
+from desktop.image_input import load_image_file
+from desktop.model_folder import how_to_get_a_model
+from desktop.paths import ICONS
+from desktop.png_metadata import read_png_metadata, recipe_from_metadata
+from desktop.qt_images import pil_to_qimage
+from desktop.queue_panel import QueuePanel
+from desktop.session import ModelState, Session
+from desktop.settings_dialog import SettingsDialog
+from desktop.theme import apply_theme
+from engine.errors import ImageInputError
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        self.current_image: ImageRecord | None = None
+        self.setWindowTitle(self.tr("WeGen"))
+        icon = ICONS / "wegen.svg"
+        if icon.is_file():
+            self.setWindowIcon(QIcon(str(icon)))
+        self.setAcceptDrops(True)
+        self.resize(1360, 860)
+
+        self.conversations = ConversationList(session)
+        self.chat = ChatView(session.image_path)
+        self.canvas = ImageCanvas()
+        self.composer = Composer()
+        self.queue = QueuePanel(session)
+
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.RichText)
+        self.banner.setOpenExternalLinks(False)
+        self.banner.linkActivated.connect(lambda _link: self.open_settings())
+        self.banner.setVisible(False)
+
+        canvas_panel = QWidget()
+        canvas_panel.setObjectName("canvasPanel")
+        canvas_layout = QVBoxLayout(canvas_panel)
+        canvas_layout.setContentsMargins(0, 0, 0, 0)
+        canvas_layout.setSpacing(0)
+        canvas_layout.addLayout(self._canvas_toolbar())
+        canvas_layout.addWidget(self.canvas, 1)
+
+        self.view_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.view_splitter.addWidget(self.chat)
+        self.view_splitter.addWidget(canvas_panel)
+        self.view_splitter.setStretchFactor(0, 2)
+        self.view_splitter.setStretchFactor(1, 3)
+        self.view_splitter.setSizes([480, 640])
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        banner_box = QHBoxLayout()
+        banner_box.setContentsMargins(10, 8, 10, 0)
+        banner_box.addWidget(self.banner)
+        right_layout.addLayout(banner_box)
+        right_layout.addWidget(self.view_splitter, 1)
+        right_layout.addWidget(self.queue)
+        right_layout.addWidget(self.composer)
+
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.addWidget(self.conversations)
+        self.main_splitter.addWidget(right)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setSizes([240, 1120])
+        self.setCentralWidget(self.main_splitter)
+
+        self.model_label = QLabel()
+        self.statusBar().addPermanentWidget(self.model_label)
+        self._build_menus()
+        self._connect()
+        self._model_changed()
+        self._open(-1)
+
+    # --- layout helpers -------------------------------------------------------------------
+    def _canvas_toolbar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        bar.setContentsMargins(8, 6, 8, 4)
+        bar.setSpacing(2)
+
+        def tool(text: str, tip: str, slot: object, checkable: bool = False) -> QToolButton:
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip)
+            button.setAutoRaise(True)
+            button.setCheckable(checkable)
+            button.clicked.connect(slot)
+            bar.addWidget(button)
+            return button
+
+        self.fit_button = tool(
+            self.tr("Fit"), self.tr("Fit the image to the view (Ctrl+0)"), self.canvas.fit
+        )
+        self.actual_button = tool(
+            self.tr("1:1"), self.tr("Actual pixels (Ctrl+1)"), self.canvas.actual_size
+        )
+        tool("−", self.tr("Zoom out (Ctrl+-)"), self.canvas.zoom_out)
+        tool("+", self.tr("Zoom in (Ctrl++)"), self.canvas.zoom_in)
+        self.zoom_label = QLabel("")
+        self.zoom_label.setMinimumWidth(48)
+        bar.addWidget(self.zoom_label)
+        self.compare_button = tool(
+            self.tr("Before / after"),
+            self.tr("Compare with the image it was made from (B)"),
+            self.canvas.set_compare,
+            checkable=True,
+        )
+        self.compare_button.setEnabled(False)
+        bar.addStretch(1)
+        self.export_button = tool(
+            self.tr("Export image…"), self.tr("Save this image (Ctrl+E)"), self.export_current_image
+        )
+        self.export_button.setEnabled(False)
+        return bar
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+
+        def action(
+            parent_menu: object,
+            text: str,
+            slot: object,
+            shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        ) -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(slot)
+            parent_menu.addAction(act)  # type: ignore[attr-defined]
+            return act
+
+        file = menu.addMenu(self.tr("&File"))
+        action(
+            file,
+            self.tr("&New conversation"),
+            self.session.new_conversation,
+            QKeySequence.StandardKey.New,
+        )
+        action(file, self.tr("&Open image…"), self.open_image_dialog, QKeySequence.StandardKey.Open)
+        action(file, self.tr("&Attach images…"), self.composer.choose_files, "Ctrl+Shift+O")
+        action(file, self.tr("Paste image"), self.paste_image, "Ctrl+Shift+V")
+        file.addSeparator()
+        action(file, self.tr("&Export image…"), self.export_current_image, "Ctrl+E")
+        action(
+            file, self.tr("Export &conversation…"), self.export_current_conversation, "Ctrl+Shift+E"
+        )
+        file.addSeparator()
+        action(
+            file, self.tr("&Settings…"), self.open_settings, QKeySequence.StandardKey.Preferences
+        )
+        action(file, self.tr("Settings…"), self.open_settings, "Ctrl+,").setVisible(False)
+        action(file, self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
+
+        edit = menu.addMenu(self.tr("&Conversation"))
+        action(edit, self.tr("&Rename…"), self.conversations.rename_current, "F2")
+        action(edit, self.tr("&Delete…"), self.conversations.delete_current)
+        action(edit, self.tr("&Search"), self._focus_search, QKeySequence.StandardKey.Find)
+
+        view = menu.addMenu(self.tr("&View"))
+        action(view, self.tr("&Fit"), self.canvas.fit, "Ctrl+0")
+        action(view, self.tr("&Actual size"), self.canvas.actual_size, "Ctrl+1")
+        action(view, self.tr("Zoom &in"), self.canvas.zoom_in, QKeySequence.StandardKey.ZoomIn)
+        action(view, self.tr("Zoom &out"), self.canvas.zoom_out, QKeySequence.StandardKey.ZoomOut)
+        action(view, self.tr("&Before / after"), self.compare_button.click, "B")
+
+        run = menu.addMenu(self.tr("&Generate"))
+        action(run, self.tr("&Send"), self.send, "Ctrl+Return")
+        self.cancel_action = action(run, self.tr("&Cancel"), self.cancel, "Esc")
+        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+
+        help_menu = menu.addMenu(self.tr("&Help"))
+        action(help_menu, self.tr("&Keyboard shortcuts"), self.show_shortcuts)
+        action(help_menu, self.tr("&About WeGen"), self.show_about)
+        # Ctrl+Enter from anywhere in the window (the message box handles it itself too)
+        QShortcut(QKeySequence("Ctrl+Enter"), self, self.send)
+
+    def _connect(self) -> None:
+        s = self.session
+        s.conversation_opened.connect(self._open)
+        s.turn_added.connect(self._turn_added)
+        s.turn_changed.connect(self._turn_changed)
+        s.text_streamed.connect(self.chat.append_text)
+        s.rewrite_shown.connect(self.chat.set_rewrite)
+        s.progress.connect(self.chat.set_progress)
+        s.preview.connect(self._preview)
+        s.image_added.connect(self._image_added)
+        s.model_changed.connect(self._model_changed)
+        s.queue_changed.connect(self._queue_changed)
+        s.notice.connect(lambda text: self.composer.show_notice(text, error=True))
+        self.chat.image_selected.connect(self.show_image)
+        self.chat.retry_requested.connect(s.retry)
+        self.chat.cancel_requested.connect(s.cancel)
+        self.composer.send_requested.connect(self.send)
+        self.composer.cancel_requested.connect(self.cancel)
+        self.canvas.zoom_changed.connect(
+            lambda scale: self.zoom_label.setText(f"{scale * 100:.0f} %")
+        )
+        self.canvas.compare_available.connect(self._compare_available)
+
+    # --- session events -------------------------------------------------------------------
+    def _open(self, conversation_id: int) -> None:
+        turns = self.session.turns()
+        self.chat.set_turns(turns)
+        images = [i for t in turns if t.role == "assistant" for i in t.images]
+        if images:
+            self.show_image(images[-1])
+        else:
+            self.current_image = None
+            self.canvas.clear()
+            self.export_button.setEnabled(False)
+        title = self.session.db.conversation(conversation_id) if conversation_id >= 0 else None
+        self.setWindowTitle(f"{title.title} — WeGen" if title else self.tr("WeGen"))
+
+    def _is_current(self, conversation_id: int) -> bool:
+        return conversation_id == self.session.conversation_id
+
+    def _turn_added(self, turn: TurnRecord) -> None:
+        if self._is_current(turn.conversation_id):
+            self.chat.add_turn(turn)
+
+    def _turn_changed(self, turn: TurnRecord) -> None:
+        if self._is_current(turn.conversation_id):
+            self.chat.update_turn(turn)
+
+    def _preview(self, turn_id: int, image: QImage) -> None:
+        if turn_id in self.chat.turns:
+            self.chat.set_preview(turn_id, image)
+            self.canvas.show_preview(image, self.tr("Denoising…"))
+
+    def _image_added(self, record: ImageRecord, image: QImage) -> None:
+        if record.turn_id in self.chat.turns:
+            self.chat.add_image(record, image)
+            self.show_image(record, image)
+
+    def _queue_changed(self) -> None:
+        self.composer.set_running(self.session.running_job() is not None)
+
+    def _compare_available(self, available: bool) -> None:
+        self.compare_button.setEnabled(available)
+        if not available:
+            self.compare_button.setChecked(False)
+        else:
+            self.canvas.set_compare(self.compare_button.isChecked())
+
+    def _model_changed(self) -> None:
+        s = self.session
+        if s.model_state == ModelState.READY and s.model_info is not None:
+            info = s.model_info
+            self.banner.setVisible(False)
+            self.model_label.setText(
+                self.tr("Model: {0} · {1} · {2}").format(info.name, info.device, info.precision)
+            )
+            self.composer.apply_model_info(info)
+            self.composer.set_can_send(True)
+        elif s.model_state == ModelState.FAILED:
+            self._show_banner(
+                "<b>"
+                + self.tr("No model is loaded.")
+                + "</b><br>"
+                + _html(s.model_message)
+                + "<br><br>"
+                + _html(how_to_get_a_model())
+                + f' <a href="settings">{self.tr("Open Settings…")}</a>',
+                "error",
+            )
+            self.model_label.setText(self.tr("No model"))
+            self.composer.set_can_send(
+                False, self.tr("No model is loaded: see the message at the top of the window")
+            )
+        else:
+            self._show_banner(
+                self.tr("Loading the model from {0}…").format(_html(s.settings.model_dir)), "info"
+            )
+            self.model_label.setText(self.tr("Loading model…"))
+            self.composer.set_can_send(True)
+
+    def _show_banner(self, html: str, kind: str) -> None:
+        self.banner.setText(html)
+        self.banner.setProperty("kind", kind)
+        self.banner.style().unpolish(self.banner)
+        self.banner.style().polish(self.banner)
+        self.banner.setVisible(True)
+
+    # --- actions --------------------------------------------------------------------------
+    def send(self) -> None:
+        if not self.composer.send_button.isEnabled():
+            self.composer.show_notice(self.composer.send_button.toolTip(), error=True)
+            return
+        reply = self.session.send(
+            self.composer.text(),
+            self.composer.attachments(),
+            self.composer.settings(),
+            self.composer.task,
+        )
+        if reply is not None:
+            self.composer.clear_message()
+            self.composer.edit.setFocus()
+
+    def cancel(self) -> None:
+        if not self.session.cancel_running():
+            self.statusBar().showMessage(self.tr("Nothing is running."), 3000)
+
+    def show_image(self, record: ImageRecord, image: QImage | None = None) -> None:
+        path = self.session.image_path(record)
+        if image is None:
+            image = QImage(str(path))
+        if image.isNull():
+            self.statusBar().showMessage(self.tr("Cannot read {0}").format(path), 5000)
+            return
+        before_record = self.session.before_image(record)
+        before = QImage(str(self.session.image_path(before_record))) if before_record else None
+        if before is not None and before.isNull():
+            before = None
+        caption = f"{image.width()} × {image.height()}"
+        seed = record.metadata.get("settings", {}).get("seed")
+        if seed is not None:
+            caption += " · " + self.tr("seed {0}").format(seed)
+        self.current_image = record
+        self.canvas.set_image(image, before, caption)
+        self.export_button.setEnabled(True)
+
+    def open_image_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            self.tr("Open image"),
+            str(Path.home()),
+            self.tr("Images (*.png *.jpg *.jpeg *.webp)"),
+        )
+        if path:
+            self.open_image_file(Path(path))
+
+    def open_image_file(self, path: Path) -> bool:
+        """Show an image and restore the prompt and settings it was made with, if it says."""
+        try:
+            pixels = load_image_file(path)
+            meta = read_png_metadata(path)
+        except (ImageInputError, OSError) as error:
+            self.composer.show_notice(str(error), error=True)
+            return False
+        recipe = recipe_from_metadata(meta)
+        self.canvas.set_image(pil_to_qimage(pixels), None, path.name)
+        if recipe is None:
+            self.composer.show_notice(
+                self.tr(
+                    "“{0}” has no WeGen or A1111 settings in it. Attach it to a message to use it."
+                ).format(path.name)
+            )
+            return False
+        self.composer.apply_recipe(recipe)
+        self.composer.show_notice(
+            self.tr(
+                "Restored the prompt and settings of “{0}”. Press Send to make it again."
+            ).format(path.name)
+        )
+        return True
+
+    def paste_image(self) -> None:
+        self.composer.edit.insertFromMimeData(QGuiApplication.clipboard().mimeData())
+
+    def export_current_image(self) -> None:
+        if self.current_image is None:
+            return
+        source = self.session.image_path(self.current_image)
+        target, _ = QFileDialog.getSaveFileName(
+            self,
+            self.tr("Export image"),
+            str(Path.home() / source.name),
+            self.tr("PNG image (*.png)"),
+        )
+        if target:
+            try:
+                export_image(source, Path(target))
+            except OSError as error:
+                QMessageBox.warning(self, self.tr("Export failed"), str(error))
+            else:
+                self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
+
+    def export_current_conversation(self) -> None:
+        conversation_id = self.session.conversation_id
+        if conversation_id is None:
+            self.statusBar().showMessage(self.tr("Open a conversation to export it."), 4000)
+            return
+        target, _ = QFileDialog.getSaveFileName(
+            self,
+            self.tr("Export conversation"),
+            str(Path.home() / "conversation.zip"),
+            self.tr("Zip archive (*.zip)"),
+        )
+        if target:
+            try:
+                export_conversation(self.session.db, conversation_id, Path(target))
+            except OSError as error:
+                QMessageBox.warning(self, self.tr("Export failed"), str(error))
+            else:
+                self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.session, self)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog))
+        dialog.open()
+        return dialog
+
+    def apply_settings(self, dialog: SettingsDialog) -> None:
+        old = self.session.settings
+        new = dialog.chosen()
+        app = QApplication.instance()
+        if new.theme != old.theme and isinstance(app, QApplication):
+            apply_theme(app, new.theme)
+        if new.runtime() != old.runtime() or new.model_dir != old.model_dir:
+            self.session.load_model(new)
+        else:
+            self.session.settings = new
+            new.save(self.session.db)
+
+    def show_about(self) -> None:
+        info = self.session.model_info
+        AboutDialog(info.name if info else "", self).open()
+
+    def show_shortcuts(self) -> None:
+        rows = [
+            ("Ctrl+Enter", self.tr("Send")),
+            ("Esc", self.tr("Cancel the running reply")),
+            ("Ctrl+N", self.tr("New conversation")),
+            ("Ctrl+F", self.tr("Search")),
+            ("F2", self.tr("Rename conversation")),
+            ("Ctrl+O", self.tr("Open image")),
+            ("Ctrl+Shift+O", self.tr("Attach images")),
+            ("Ctrl+V / Ctrl+Shift+V", self.tr("Paste an image")),
+            ("Ctrl+E", self.tr("Export image")),
+            ("Ctrl+Shift+E", self.tr("Export conversation")),
+            ("Ctrl+0 / Ctrl+1", self.tr("Fit / actual size")),
+            ("Ctrl++ / Ctrl+-", self.tr("Zoom")),
+            ("B", self.tr("Before / after")),
+        ]
+        html = (
+            "<table>"
+            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+        box = QMessageBox(self)
+        box.setWindowTitle(self.tr("Keyboard shortcuts"))
+        box.setText(html)
+        box.open()
+
+    def _focus_search(self) -> None:
+        self.conversations.search.setFocus()
+        self.conversations.search.selectAll()
+
+    # --- drag and drop --------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.drop_mime(event.mimeData())
+        event.acceptProposedAction()
+
+    def drop_mime(self, mime: QMimeData) -> list[str]:
+        """Attach dropped files or image data; return the messages for what was refused."""
+        if mime.hasUrls():
+            local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+            remote = [u.toString() for u in mime.urls() if not u.isLocalFile()]
+            errors = self.composer.add_files(local) if local else []
+            if remote:
+                errors.append(
+                    self.tr("Only files on this computer can be attached: {0}").format(
+                        ", ".join(remote)
+                    )
+                )
+                self.composer.show_notice("\n".join(errors), error=True)
+            return errors
+        if mime.hasImage():
+            self.composer.edit.insertFromMimeData(mime)
+        return []
+
+    # --- closing --------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session.is_busy():
+            answer = QMessageBox.question(
+                self,
+                self.tr("Quit WeGen"),
+                self.tr(
+                    "A reply is still being made. Quit anyway? Finished images are kept; "
+                    "the unfinished reply can be retried next time."
+                ),
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.session.shutdown()
+        event.accept()
+
+
+def _html(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
+    )

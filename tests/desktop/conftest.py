@@ -1,0 +1,145 @@
+"""Fixtures for the desktop tests: offscreen Qt, a data folder in tmp_path, the fake engine."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import Qt, QTimer
+from pytestqt.qtbot import QtBot
+
+from desktop.app_settings import AppSettings
+from desktop.database import Database
+from desktop.fake_engine import FakeEngine
+from desktop.model_folder import verify_model_folder
+from desktop.paths import DATA_DIR_ENV, REPO_ROOT
+from desktop.session import ModelState, Session
+from desktop.window import MainWindow
+
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Qt warnings fail desktop tests (as qutebrowser does), except the offscreen plugin's."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
+            item.add_marker(pytest.mark.qt_log_ignore(r"This plugin does not support"))
+
+
+def quick_verify(path: str) -> list[str]:
+    """The file checks that need no torch (the fake engine reads no weights)."""
+    return verify_model_folder(path, use_engine=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "data"
+    monkeypatch.setenv(DATA_DIR_ENV, str(path))
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A folder that passes the basic checks (the fake engine does not read it)."""
+    path = tmp_path / "model"
+    path.mkdir()
+    (path / "config.json").write_text("{}")
+    (path / "tokenizer.json").write_text("{}")
+    (path / "model.safetensors").write_bytes(b"")
+    return path
+
+
+@pytest.fixture
+def db(data_dir: Path) -> Iterator[Database]:
+    database = Database(data_dir)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def session(
+    db: Database, model_dir: Path, fake_engine: FakeEngine, qtbot: QtBot
+) -> Iterator[Session]:
+    """A started session on the fake engine with its model loaded."""
+    AppSettings(model_dir=str(model_dir)).save(db)
+    session = Session(db, engine_factory=lambda: fake_engine, verifier=quick_verify)
+    session.start()
+    qtbot.waitUntil(lambda: session.model_state == ModelState.READY, timeout=5000)
+    yield session
+    session.shutdown()
+
+
+@pytest.fixture
+def wait_idle(qtbot: QtBot) -> Callable[[Session], None]:
+    """Wait until every queued and running job of a session has finished."""
+
+    def wait(session: Session, timeout: int = 10_000) -> None:
+        qtbot.waitUntil(lambda: not session.is_busy(), timeout=timeout)
+
+    return wait
+
+
+@pytest.fixture
+def window(session: Session, qtbot: QtBot) -> Iterator[MainWindow]:
+    win = MainWindow(session)
+    qtbot.addWidget(win)
+    win.resize(1360, 860)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    session.shutdown()
+
+
+class StallMeter:
+    """Measures the longest gap between ticks of a 5 ms GUI-thread timer: how long the event
+    loop was blocked at worst while it ran."""
+
+    def __init__(self) -> None:
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.worst = 0.0
+        self.ticks = 0
+        self._last = 0.0
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return self.worst
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self._last)
+        self._last = now
+        self.ticks += 1
+
+
+@pytest.fixture
+def stall_meter() -> Iterator[StallMeter]:
+    meter = StallMeter()
+    yield meter
+    meter.stop()

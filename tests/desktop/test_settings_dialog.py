@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QDialog
+from pytestqt.qtbot import QtBot
+
+from desktop.fake_engine import FakeEngine
+from desktop.paths import BUNDLED_MODEL
+from desktop.session import ModelState
+from desktop.settings_dialog import SettingsDialog
+from desktop.window import MainWindow
+
+
+def test_verify_names_the_missing_files(window: MainWindow, tmp_path: Path, qtbot: QtBot) -> None:
+    folder = tmp_path / "half-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    dialog = window.open_settings()
+    qtbot.addWidget(dialog)
+    dialog.other.setChecked(True)
+    dialog.folder.setText(str(folder))
+    with qtbot.waitSignal(window.session.folder_verified, timeout=5000):
+        dialog.verify()
+    text = dialog.verify_result.text()
+    assert "tokenizer.json" in text and "safetensors" in text
+    assert dialog.verify_result.property("kind") == "error"
+    dialog.folder.setText(str(tmp_path / "nothing-here"))
+    with qtbot.waitSignal(window.session.folder_verified, timeout=5000):
+        dialog.verify()
+    assert "does not exist" in dialog.verify_result.text()
+    dialog.reject()
+
+
+def test_choosing_a_folder_and_runtime_reloads_the_model(
+    window: MainWindow, fake_engine: FakeEngine, model_dir: Path, tmp_path: Path, qtbot: QtBot
+) -> None:
+    other = tmp_path / "other-model"
+    other.mkdir()
+    for name in ("config.json", "tokenizer.json", "model.safetensors"):
+        (other / name).write_text("{}")
+    dialog = window.open_settings()
+    qtbot.addWidget(dialog)
+    assert dialog.other.isChecked() and dialog.folder.text() == str(model_dir)
+    dialog.folder.setText(str(other))
+    dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
+    dialog.memory.setCurrentIndex(dialog.memory.findData("low"))
+    dialog.accept()
+    qtbot.waitUntil(lambda: len(fake_engine.loads) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: window.session.model_state == ModelState.READY, timeout=5000)
+    folder, runtime = fake_engine.loads[-1]
+    assert folder == str(other) and runtime.device == "cpu" and runtime.memory == "low"
+    from desktop.app_settings import AppSettings
+
+    stored = AppSettings.load(window.session.db)
+    assert stored.model_dir == str(other) and stored.device == "cpu"
+
+
+def test_bundled_choice(window: MainWindow, qtbot: QtBot) -> None:
+    dialog = SettingsDialog(window.session, window)
+    qtbot.addWidget(dialog)
+    dialog.bundled.setChecked(True)
+    assert not dialog.folder.isEnabled()
+    assert dialog.chosen().model_dir == str(BUNDLED_MODEL)
+
+
+def test_theme_change_applies(window: MainWindow, qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    dialog = window.open_settings()
+    qtbot.addWidget(dialog)
+    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    dialog.accept()
+    app = QApplication.instance()
+    assert app is not None and app.property("wegen_dark") is True
+    assert window.session.settings.theme == "dark"
+    from desktop.theme import apply_theme
+
+    assert isinstance(app, QApplication)
+    apply_theme(app, "light")
+
+
+@pytest.mark.slow
+def test_engine_verification_of_a_real_folder(tmp_path: Path) -> None:
+    """The engine's own check (reads headers: imports torch) names the broken file."""
+    testing = pytest.importorskip("engine.testing", reason="engine.testing is not available")
+    from desktop.model_folder import verify_model_folder
+
+    folder = testing.make_random_model_folder(tmp_path / "tiny")
+    assert verify_model_folder(folder) == []
+    (folder / "tokenizer.json").unlink()
+    [problem] = verify_model_folder(folder)
+    assert "tokenizer.json" in problem
+    assert QDialog  # the dialog shows these strings as they are
