@@ -19,11 +19,13 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image, PngImagePlugin
@@ -114,31 +116,29 @@ def save_png_atomic(
     image: Image.Image, path: Path | str, record: dict[str, Any] | None = None
 ) -> Path:
     """Write ``image`` to ``path`` as PNG (with the metadata when ``record`` is given)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     info = png_info(record, *image.size) if record is not None else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG", pnginfo=info)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _write_atomic(path, lambda handle: image.save(handle, format="PNG", pnginfo=info))
 
 
 def copy_file_atomic(source: Path | str, path: Path | str) -> Path:
     """Copy a file's bytes to ``path`` atomically (for attachments kept as the user gave them)."""
+
+    def copy(handle: IO[bytes]) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, handle, 1 << 20)
+
+    return _write_atomic(path, copy)
+
+
+def _write_atomic(path: Path | str, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write through a temporary file in the same folder, synced, then renamed over ``path``:
+    a crash leaves either the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
-            while chunk := src.read(1 << 20):
-                handle.write(chunk)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -165,7 +165,7 @@ def verify_model_folder(folder: str | Path) -> list[str]:
     return problems
 
 
-def _expected_shapes(config: WeGenConfig) -> dict[str, tuple[int, ...]]:
+def expected_shapes(config: WeGenConfig) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
         model = WeGenModel(config)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -173,7 +173,7 @@ def _expected_shapes(config: WeGenConfig) -> dict[str, tuple[int, ...]]:
 
 def _check_shapes(folder: Path, config: WeGenConfig) -> dict[str, Path]:
     files = weight_files(folder)
-    expected = _expected_shapes(config)
+    expected = expected_shapes(config)
     missing = [k for k in expected if k not in files]
     if missing:
         raise ModelFolderError(

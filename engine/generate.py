@@ -115,19 +115,6 @@ def left_pad(
     return torch.stack(rows), mask, positions
 
 
-def prefill(
-    model: WeGenModel,
-    embeds: torch.Tensor,
-    mask: torch.Tensor,
-    positions: torch.Tensor,
-    cache: DynamicCache,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    hidden, logits = model(
-        embeds, attention_mask=mask, position_ids=positions, cache=cache, last_only=True
-    )
-    return hidden[:, -1], logits[:, -1]  # (B, D), (B, V)
-
-
 def decode_step(
     model: WeGenModel,
     embeds: torch.Tensor,
@@ -135,11 +122,20 @@ def decode_step(
     positions: torch.Tensor,
     cache: DynamicCache,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One token for every row: embeds (B, 1, D), mask (B, T_total), positions (B, 1)."""
+    """One token for every row: embeds (B, 1, D), mask (B, T_total), positions (B, 1).
+
+    Returns the last hidden state (B, D) and logits (B, V). This is the function a static
+    cache and a compiled / graph-captured step replace.
+    """
     hidden, logits = model(
         embeds, attention_mask=mask, position_ids=positions, cache=cache, last_only=True
     )
     return hidden[:, -1], logits[:, -1]
+
+
+#: The prompt runs through the same computation, over all its positions at once (kept eager:
+#: its length varies, so it is not worth compiling).
+prefill = decode_step
 
 
 def _text_logits(

@@ -33,7 +33,7 @@ from safetensors import SafetensorError, safe_open
 
 from engine.config import WeGenConfig, wegen_7b
 from engine.errors import ModelFolderError
-from engine.folder import CONFIG, TOKENIZER, ShardWriter, place
+from engine.folder import CONFIG, TOKENIZER, ShardWriter, expected_shapes, place
 from engine.model import WeGenModel
 from engine.runtime import Runtime
 from engine.tokenizer import WeGenTokenizer
@@ -253,8 +253,7 @@ def official_tensors(folder: str | Path) -> Iterator[tuple[str, torch.Tensor, Pa
 
 def _collect(folder: Path, config: WeGenConfig) -> Iterator[tuple[str, torch.Tensor]]:
     """Validated tensors: shapes checked, the agent's required tensors present, nothing missing."""
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in WeGenModel(config).state_dict().items()}
+    expected = expected_shapes(config)
     seen: dict[str, torch.Tensor] = {}
     for name, tensor, source in official_tensors(folder):
         if name not in expected:
