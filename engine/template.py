@@ -170,15 +170,17 @@ class TemplateTurn:
     parts: tuple[str | ImageRole, ...]
 
 
-def render(
+def render_turns(
     turns: list[TemplateTurn] | tuple[TemplateTurn, ...], *, open_reply: bool = True
-) -> list[Piece]:
-    """Render a conversation into pieces.
+) -> list[list[Piece]]:
+    """Render a conversation into one list of pieces per turn.
 
-    With ``open_reply`` the conversation must end on a user turn and the result ends with the
-    assistant prefix, ready for generation. Images are numbered in order of appearance.
+    Text is merged within a turn, never across turns: a reply is tokenized on its own, exactly as
+    it is generated after the prompt, so training and inference see the same tokens. With
+    ``open_reply`` the conversation must end on a user turn (the prompt for the next reply).
+    Images are numbered in order of appearance.
     """
-    pieces: list[Piece] = []
+    rendered: list[list[Piece]] = []
     images = 0
     expect = Role.USER
     for turn in turns:
@@ -186,8 +188,7 @@ def render(
             raise ValueError(
                 f"turns must alternate user/assistant; got two {turn.role.value} turns in a row"
             )
-        if turn.role is Role.USER:
-            pieces += [Control(BOS), INST_OPEN]
+        pieces: list[Piece] = [Control(BOS), INST_OPEN] if turn.role is Role.USER else []
         for part in turn.parts:
             if isinstance(part, ImageRole):
                 if IMAGE_LABELS[part]:
@@ -196,14 +197,19 @@ def render(
                 images += 1
             elif part:
                 pieces.append(part)
-        if turn.role is Role.USER:
-            pieces.append(INST_CLOSE)
-        else:
-            pieces.append(Control(EOS))
+        pieces.append(INST_CLOSE if turn.role is Role.USER else Control(EOS))
+        rendered.append(_merge_text(pieces))
         expect = Role.ASSISTANT if turn.role is Role.USER else Role.USER
     if open_reply and expect is not Role.ASSISTANT:
         raise ValueError("a prompt for generation must end with a user turn")
-    return _merge_text(pieces)
+    return rendered
+
+
+def render(
+    turns: list[TemplateTurn] | tuple[TemplateTurn, ...], *, open_reply: bool = True
+) -> list[Piece]:
+    """The pieces of `render_turns`, concatenated."""
+    return [piece for turn in render_turns(turns, open_reply=open_reply) for piece in turn]
 
 
 def _merge_text(pieces: list[Piece]) -> list[Piece]:
