@@ -32,6 +32,7 @@ class TurnSpec:
     role: Role
     text: str
     images: tuple[ImageSpec, ...] = ()
+    task: Task = Task.AUTO  # the hint a user turn was sent with (the engine phrases it again)
 
     def to_turn(self) -> Turn:
         parts = tuple(
@@ -39,7 +40,7 @@ class TurnSpec:
             for spec in self.images
         )
         if self.role is Role.USER:
-            return Turn.user(self.text, *parts)
+            return Turn.user(self.text, *parts, task=self.task)
         return Turn.assistant(*((self.text,) if self.text else ()), *parts)
 
     def summary(self) -> dict[str, Any]:

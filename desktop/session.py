@@ -404,6 +404,7 @@ def _spec(db: Database, turn: TurnRecord) -> TurnSpec:
             ImageSpec(db.image_path(i), ImageRole(i.role), i.source or Path(i.path).name)
             for i in turn.images
         ),
+        Task(turn.task) if turn.role == Role.USER.value else Task.AUTO,
     )
 
 

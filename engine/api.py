@@ -63,15 +63,20 @@ class ImagePart:
 
 @dataclass(frozen=True)
 class Turn:
-    """One turn: text pieces and images in reading order."""
+    """One turn: text pieces and images in reading order.
+
+    A user turn in the history keeps the ``task`` hint it was sent with, so the engine phrases it
+    again exactly as the model saw it then (and as training phrases it).
+    """
 
     role: Role
     parts: tuple[str | ImagePart, ...]
+    task: Task = Task.AUTO
 
     @classmethod
-    def user(cls, text: str = "", *images: ImagePart) -> Turn:
+    def user(cls, text: str = "", *images: ImagePart, task: Task = Task.AUTO) -> Turn:
         """A user turn with its attachments first, then the text (how the composer sends it)."""
-        return cls(Role.USER, (*images, text) if text else tuple(images))
+        return cls(Role.USER, (*images, text) if text else tuple(images), task)
 
     @classmethod
     def assistant(cls, *parts: str | ImagePart) -> Turn:

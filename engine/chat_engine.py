@@ -189,10 +189,10 @@ class WeGenEngine:
             user_text = rewrite
 
         # 4. the token loop
-        # the new message as the composer sends it: its images first, then the phrased text
-        phrased = task_text(request.task, user_text)
-        new_parts = (*(p.role for p in message.images), *((phrased,) if phrased else ()))
-        template_turns = [*(_template_turn(t) for t in history), TemplateTurn(Role.USER, new_parts)]
+        template_turns = [
+            *(_template_turn(t) for t in history),
+            _user_template_turn(message.images, request.task, user_text),
+        ]
         reserve = s.max_new_tokens + (TOKENS_PER_IMAGE if wants_image is not False else 0) + 1
         encoded = encode_conversation(
             tok, template_turns, max_tokens=model.config.llm.max_positions, reserve=reserve
@@ -373,9 +373,17 @@ class WeGenEngine:
 
 
 def _template_turn(turn: api.Turn) -> TemplateTurn:
+    if turn.role is Role.USER:
+        return _user_template_turn(turn.images, turn.task, turn.text)
     return TemplateTurn(
         turn.role, tuple(p.role if isinstance(p, api.ImagePart) else p for p in turn.parts)
     )
+
+
+def _user_template_turn(images: tuple[api.ImagePart, ...], task: Task, text: str) -> TemplateTurn:
+    """A user turn as the composer sends it: its images first, then the text phrased for ``task``."""
+    phrased = task_text(task, text)
+    return TemplateTurn(Role.USER, (*(p.role for p in images), *((phrased,) if phrased else ())))
 
 
 def _has_image(history: list[api.Turn], message: api.Turn) -> bool:

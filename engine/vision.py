@@ -59,3 +59,10 @@ class VisionEncoder(nn.Module):
         arrays = [to_model_input(im.convert("RGB"), self.config.image_size) for im in images]
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (B, 3, S, S)
         return batch.to(self.mean.device, self.mean.dtype)
+
+    def preprocess_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) pixels in [0, 1] -> the configured size (bilinear), on the tower's device."""
+        size = self.config.image_size
+        if pixels.shape[-2:] != (size, size):
+            pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", antialias=True)
+        return pixels.to(self.mean.device, self.mean.dtype)

@@ -151,3 +151,13 @@ def test_load_reports_missing_folder_and_runs_from_disk(model_folder, tmp_path):
 def test_no_model_loaded_is_a_failure_not_a_crash():
     events = run(WeGenEngine(), api.Request(api.Turn.user("hi")))
     assert isinstance(events[0], api.Failed) and "no model is loaded" in events[0].message
+
+
+def test_history_user_turns_are_phrased_with_their_task_as_in_training():
+    from engine.chat_engine import _template_turn
+    from engine.template import TemplateTurn
+
+    turn = api.Turn.user("make it red", api.ImagePart(photo()), task=api.Task.EDIT)
+    assert _template_turn(turn) == TemplateTurn(api.Role.USER, (api.ImageRole.IMAGE, "Edit the image: make it red"))
+    plain = api.Turn.user("Edit the image: make it red")  # already phrased text stays as it is
+    assert _template_turn(plain).parts == ("Edit the image: make it red",)

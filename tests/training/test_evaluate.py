@@ -1,0 +1,224 @@
+"""wegen-eval: the whole evaluation end to end on a random tiny model, requests that reproduce the
+training prompts, and every scorer with ground-truth images standing in for the model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from engine import api
+from engine.template import ImageRole, Role, TemplateTurn, task_text
+from engine.testing import make_random_model_folder
+from training import evaluate as ev
+from training.data.splits import is_heldout_scene
+from training.data.tasks import evaluated_scenes, fits_split, make_sample
+
+CAPS = {c.name: c for c in ev.CAPABILITIES}
+FRACTIONS = set(ev.METRICS) - {
+    "restoration_psnr_gain_db",
+    "psr_diversity_ratio",
+    "psr_fidelity_drop",
+}
+
+
+def samples(name: str, n: int = 2, *, judge_friendly: bool = True):
+    """Held-out samples of a capability; ``judge_friendly`` skips pixel style (the judge misreads
+    ~10% of pixel-style objects, see judge.JUDGE_NOTES)."""
+    cap = CAPS[name]
+
+    def accept(s):
+        return cap.accept(s) and not (
+            judge_friendly and any(spec.scene.style == "pixel" for spec in s.specs)
+        )
+
+    return [s for _, s in ev.heldout_samples(cap.kind, n, 0, accept, 128)]
+
+
+def blank() -> Image.Image:
+    return Image.new("RGB", (128, 128), (250, 250, 250))
+
+
+# --- end to end -----------------------------------------------------------------------------
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a busy 2-core machine more threads spin against each other."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_cli_evaluates_a_random_model_on_heldout_samples(tmp_path, capsys, one_thread):
+    folder = make_random_model_folder(tmp_path / "tiny", seed=0)
+    out = tmp_path / "eval" / "report.json"
+    argv = ["--model", str(folder), "--out", str(out), "--n", "1", "--psr-seeds", "2"]
+    assert ev.main([*argv, "--device", "cpu", "--seed", "3", "--threads", "1"]) == 0
+    assert torch.get_num_threads() == 1
+
+    text = out.read_text()
+    data = json.loads(text)
+    report = ev.Report.from_json(text)
+    assert report.to_dict() == data  # JSON round-trips
+    assert set(report.metrics) == set(ev.METRICS) == set(data["metrics"])
+    for name, m in report.metrics.items():
+        assert m.n == 1 and m.target == ev.METRICS[name].target
+        if name in FRACTIONS:
+            assert 0.0 <= m.value <= 1.0 and m.ceiling is not None and 0 <= m.ceiling <= 1
+    gain = report.metrics["restoration_psnr_gain_db"].value
+    assert -ev.PSNR_CAP <= gain <= ev.PSNR_CAP
+    assert report.metrics["psr_diversity_ratio"].value >= 0
+    assert -1 <= report.metrics["psr_fidelity_drop"].value <= 1
+
+    # held out only: every evaluated sample is a held-out sample that contains a held-out combo
+    assert {i["capability"] for i in report.items} == set(ev.CAPABILITY_NAMES)
+    for item in report.items:
+        assert item["split"] == "heldout"
+        sample = make_sample(item["kind"], item["sample_seed"], "heldout", size=32)
+        assert fits_split(sample)
+        if item["kind"] != "psr":
+            assert any(is_heldout_scene(s) for s in evaluated_scenes(sample))
+
+    markdown = (tmp_path / "eval" / "report.md").read_text()
+    assert markdown in capsys.readouterr().out
+    for name in ev.METRICS:
+        assert f"| {name} |" in markdown
+
+
+class _FailingEngine:
+    def run(self, request, on_event, cancel):
+        on_event(api.Failed(request.request_id, "the device ran out of memory"))
+
+
+class _RaisingEngine:
+    def run(self, request, on_event, cancel):
+        raise RuntimeError("boom")
+
+
+def test_failed_requests_are_misses_and_reported():
+    turns = []
+    report = ev.evaluate(_FailingEngine(), 1, 0, psr_seeds=2, size=64, progress=turns.append)
+    assert len(turns) == ev.count_turns(1, 2)
+    assert set(report.metrics) == set(ev.METRICS)
+    for name in FRACTIONS | {"restoration_psnr_gain_db", "psr_diversity_ratio"}:
+        assert report.metrics[name].value == 0.0
+    assert report.metrics["psr_diversity_ratio"].failed == 4
+    assert report.metrics["vqa"].failed == 1
+    assert f"{len(turns)} × the device ran out of memory" in report.to_markdown()
+
+    out = ev.run_request(_RaisingEngine(), api.Request(api.Turn.user("hi")))
+    assert out.failure == "engine raised RuntimeError: boom" and out.image is None
+
+
+# --- requests -------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", [c.name for c in ev.CAPABILITIES])
+def test_requests_reproduce_the_training_prompt(name):
+    cap = CAPS[name]
+    for sample in samples(name, 3, judge_friendly=False):
+        settings = api.GenerationSettings(seed=5)
+        request = ev.build_request(sample, cap.task, settings)
+        assert request.task is cap.task and request.settings is settings
+        # what the engine renders: history verbatim, the message phrased by the task hint
+        turns = [
+            TemplateTurn(
+                t.role, tuple(p.role if isinstance(p, api.ImagePart) else p for p in t.parts)
+            )
+            for t in request.history
+        ]
+        phrased = task_text(request.task, request.message.text)
+        parts = (*(p.role for p in request.message.images), *((phrased,) if phrased else ()))
+        turns.append(TemplateTurn(Role.USER, parts))
+        assert tuple(turns) == sample.turns[:-1]
+        # every image is the ground-truth render of its slot (the history too)
+        images = [p.image for t in (*request.history, request.message) for p in t.images]
+        assert all(a is b for a, b in zip(images, sample.images, strict=False))
+        assert len(images) == len(sample.images) - sample.turns[-1].parts.count(ImageRole.IMAGE)
+
+
+def test_multi_turn_edits_keep_the_true_previous_render_in_the_history():
+    cap = CAPS["edit"]
+    picked = next(
+        s for _, s in ev.heldout_samples("edit", 40, 0, cap.accept, 64) if sum(s.targets) >= 2
+    )
+    request = ev.build_request(picked, cap.task, api.GenerationSettings())
+    assert request.history[-1].role is Role.ASSISTANT
+    assert request.history[-1].images[0].image is picked.images[-2]
+
+
+def test_unphrase_inverts_task_text():
+    for task in api.Task:
+        for raw in ("", "a red circle"):
+            assert ev.unphrase(task, task_text(task, raw)) == raw
+    assert ev.unphrase(api.Task.GENERATE, "draw a red circle") is None
+    assert ev.unphrase(api.Task.RESTORE, "Restore the image.") == ""
+
+
+# --- scorers with ground truth --------------------------------------------------------------
+def test_t2i_scorer():
+    for name in ("t2i_single", "t2i_pair"):
+        for s in samples(name):
+            assert ev.t2i_score(s, s.images[-1]) == 1.0
+            assert ev.t2i_score(s, blank()) == 0.0 and ev.t2i_score(s, None) == 0.0
+
+
+def test_vqa_scorer():
+    for s in samples("vqa", 4):
+        answer = ev.vqa_answer(s)
+        assert ev.vqa_score(s, answer) == 1.0
+        assert ev.vqa_score(s, f" The {answer.upper()}.") == 1.0
+        assert ev.vqa_score(s, "zebra") == 0.0 and ev.vqa_score(s, "") == 0.0
+    assert ev.normalise_answer("2") == "two" and ev.normalise_answer("An orange!") == "orange"
+
+
+def test_edit_scorer():
+    for s in samples("edit", 4):
+        assert ev.edit_scores(s, s.images[-1]) == (1.0, 1.0)  # the true edited render
+        success, kept = ev.edit_scores(s, s.images[-2])  # the image before the edit
+        assert success == 0.0 and kept == 1.0
+        assert ev.edit_scores(s, None) == (0.0, 0.0)
+
+
+def test_subject_scorer():
+    for s in samples("subject"):
+        assert ev.subject_score(s, s.images[-1]) == 1.0
+        assert ev.subject_score(s, s.images[0]) == 1.0  # the reference itself shows it
+        assert ev.subject_score(s, blank()) == 0.0
+
+
+def test_condition_scorer():
+    for s in samples("condition", 4):
+        assert ev.condition_score(s, s.images[-1]) == 1.0
+        assert ev.condition_score(s, blank()) == 0.0
+
+
+def test_restoration_scorer():
+    for s in samples("restore"):
+        degraded, clean = s.images
+        assert ev.restoration_gain(s, clean) > 0  # the clean render restores perfectly
+        assert ev.restoration_gain(s, clean.resize((64, 64))) > 0
+        assert ev.restoration_gain(s, degraded) == 0.0
+        assert ev.restoration_gain(s, None) == 0.0
+    assert ev.psnr(clean, clean) == ev.PSNR_CAP
+
+
+def test_style_scorer():
+    for s in samples("style"):
+        content, _, target = s.images
+        assert ev.style_score(s, target) == 1.0
+        assert ev.style_score(s, content) == 0.0  # content kept, style not transferred
+        assert ev.style_score(s, blank()) == 0.0
+
+
+def test_psr_scorer():
+    cap_accept = lambda s: all(r.scene.style != "pixel" for r in s.rewrites)  # noqa: E731
+    ((_, s),) = ev.heldout_samples("psr", 1, 0, cap_accept, 128)
+    assert s.brief is not None and ev.psr_brief_text(s)
+    from training.data.render import render_scene
+
+    renders = [render_scene(r.scene, 128) for r in s.rewrites]
+    scores = ev.psr_scores(s.brief, renders, [renders[0]] * len(renders))
+    assert scores["diversity_on"] > 0 and scores["diversity_off"] == 0.0
+    assert scores["consistent_on"] == scores["consistent_off"] == 1.0
+    failed = ev.psr_scores(s.brief, [None, None], [renders[0], None])
+    assert failed["consistent_on"] == 0.0 and failed["consistent_off"] == 0.5

@@ -1,0 +1,148 @@
+"""Training configuration: one frozen dataclass per stage, and plans (presets) of all stages.
+
+A plan is the whole recipe for a model: ``cpu_2h`` reproduces the bundled wegen-tiny on 2 CPU
+cores, ``gpu`` is the same recipe with larger batches for one GPU, ``smoke`` runs every stage
+for a few steps (tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One training stage."""
+
+    steps: int  # optimizer steps
+    batch_size: int  # per process
+    lr: float  # peak learning rate (AdamW), cosine decay to lr / 10 after warmup
+    warmup: int = 50  # linear warmup steps
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    save_every: int = 200  # checkpoint (exact resume) every this many steps
+    log_every: int = 10  # loss log line every this many steps
+    #: stage 2/3 only: relative weight of each sample kind (training/data SAMPLE_KINDS)
+    task_weights: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("steps, batch_size and lr must be positive")
+
+
+STAGES = ("vision", "vae", "unet", "mllm", "sft")
+
+MLLM_WEIGHTS = (
+    ("t2i", 3.0),
+    ("vqa", 1.5),
+    ("caption", 1.0),
+    ("edit", 1.5),
+    ("diic", 0.7),
+    ("subject", 0.8),
+    ("condition", 0.8),
+    ("restore", 0.8),
+    ("style", 0.8),
+    ("psr", 1.0),
+)
+SFT_WEIGHTS = (
+    ("t2i", 1.0),
+    ("vqa", 1.0),
+    ("caption", 0.5),
+    ("edit", 2.5),
+    ("diic", 2.0),
+    ("subject", 1.5),
+    ("condition", 1.0),
+    ("restore", 1.0),
+    ("style", 1.0),
+    ("psr", 0.7),
+)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Every stage of one model, in order: vision (stage 0), vae + unet (stage 1), mllm (2), sft (3)."""
+
+    name: str
+    vision: StageConfig
+    vae: StageConfig
+    unet: StageConfig
+    mllm: StageConfig
+    sft: StageConfig
+    vocab_size: int = 1354  # tokenizer size, = the preset's llm.vocab_size
+    seed: int = 0
+    regression_weight: float = 1.0  # (MSE + cosine) on generated features, vs the LM loss
+    feature_noise: float = 0.1  # UNet conditioning noise (robust to regression error)
+    condition_dropout: float = 0.1  # UNet trained unconditioned this often, for CFG
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def stage(self, name: str) -> StageConfig:
+        if name not in STAGES:
+            raise ValueError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
+        return getattr(self, name)
+
+    def scaled(self, steps: float = 1.0, batch: float = 1.0) -> TrainingPlan:
+        """The same plan with steps and batch sizes scaled (at least 1 each)."""
+
+        def s(c: StageConfig) -> StageConfig:
+            return replace(
+                c,
+                steps=max(1, int(c.steps * steps)),
+                batch_size=max(1, int(c.batch_size * batch)),
+                warmup=min(c.warmup, max(1, int(c.steps * steps) // 10)),
+                save_every=max(1, min(c.save_every, int(c.steps * steps))),
+            )
+
+        return replace(
+            self,
+            vision=s(self.vision),
+            vae=s(self.vae),
+            unet=s(self.unet),
+            mllm=s(self.mllm),
+            sft=s(self.sft),
+        )
+
+
+def cpu_2h() -> TrainingPlan:
+    """The bundled wegen-tiny: about two hours on 2 CPU cores."""
+    return TrainingPlan(
+        name="cpu_2h",
+        vision=StageConfig(steps=400, batch_size=16, lr=1e-3),
+        vae=StageConfig(steps=500, batch_size=16, lr=1e-3),  # on 64 px crops
+        unet=StageConfig(steps=1200, batch_size=16, lr=5e-4),
+        mllm=StageConfig(steps=1400, batch_size=16, lr=1e-3, task_weights=MLLM_WEIGHTS),
+        sft=StageConfig(steps=300, batch_size=16, lr=3e-4, task_weights=SFT_WEIGHTS),
+    )
+
+
+def gpu() -> TrainingPlan:
+    """The same recipe for one GPU: larger batches, more steps, minutes per stage."""
+    return replace(cpu_2h().scaled(steps=4, batch=4), name="gpu")
+
+
+def smoke() -> TrainingPlan:
+    """Every stage for two steps of batch two: seconds (tests)."""
+
+    def tiny(c: StageConfig) -> StageConfig:
+        return replace(c, steps=2, batch_size=2, warmup=1, save_every=1, log_every=1)
+
+    base = cpu_2h()
+    return replace(
+        base,
+        name="smoke",
+        vision=tiny(base.vision),
+        vae=tiny(base.vae),
+        unet=tiny(base.unet),
+        mllm=tiny(base.mllm),
+        sft=tiny(base.sft),
+    )
+
+
+PLANS: dict[str, Callable[[], TrainingPlan]] = {"cpu_2h": cpu_2h, "gpu": gpu, "smoke": smoke}
+
+
+def plan(name: str) -> TrainingPlan:
+    try:
+        return PLANS[name]()
+    except KeyError:
+        raise ValueError(f"unknown plan {name!r}; choose one of {', '.join(PLANS)}") from None

@@ -1,0 +1,142 @@
+"""Stage 0 (tiny only): train the vision tower so its 64 pooled features are semantic and enough to
+redraw the image.
+
+The official model uses a frozen EVA-CLIP-E; no such weights exist at our size, so we train the
+small EVA ourselves with two heads that are discarded afterwards:
+* a semantic head: from the 8x8 feature grid pooled to the 3x3 scene grid, predict for every
+  cell whether it holds an object and that object's shape, colour, size and pattern, and from the
+  mean feature the background and drawing style;
+* a reconstruction head: a small upsampling decoder that redraws the input from the 64 features.
+A penalty keeps the feature RMS near 1, the scale the projectors and the de-tokenizer expect.
+Inputs are clean renders, degraded renders and condition maps (all three reach the encoder in
+use); attribute targets apply to the renders only.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.vision import VisionEncoder
+from training.data.conditions import render_condition
+from training.data.degrade import degrade, sample_degradations
+from training.data.render import render_scene
+from training.data.splits import sample_scene
+from training.data.world import BACKGROUNDS, COLOURS, PATTERNS, POSITIONS, SHAPES, SIZES, STYLES
+
+HEADS = {"shape": len(SHAPES), "colour": len(COLOURS), "size": len(SIZES), "pattern": len(PATTERNS)}
+BACKGROUND_NAMES = tuple(BACKGROUNDS)
+COLOUR_NAMES = tuple(COLOURS)
+
+
+def pixels_of(images: list) -> torch.Tensor:
+    """PIL images -> (B, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(
+        np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])
+    ).permute(0, 3, 1, 2)
+
+
+class VisionObjective(nn.Module):
+    def __init__(self, vision: VisionEncoder) -> None:
+        super().__init__()
+        self.vision = vision
+        width = vision.config.width
+        self.cell_head = nn.Linear(width, 1 + sum(HEADS.values()))
+        self.scene_head = nn.Linear(width, len(BACKGROUNDS) + len(STYLES))
+        chans = (128, 96, 64, 32)
+        layers: list[nn.Module] = [nn.Conv2d(width, chans[0], 1)]
+        size = 8
+        for i, c in enumerate(chans):
+            nxt = chans[min(i + 1, len(chans) - 1)]
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c, nxt, 3, padding=1),
+                nn.GELU(),
+            ]
+            size *= 2
+        layers.append(nn.Conv2d(chans[-1], 3, 3, padding=1))
+        self.redraw = nn.Sequential(*layers)  # 8x8 -> 128x128
+
+    def forward(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feats = self.vision(batch["pixels"])  # (B, 64, F)
+        b, _, c = feats.shape
+        grid = feats.transpose(1, 2).reshape(b, c, 8, 8)
+        cells = F.adaptive_avg_pool2d(grid, 3).flatten(2).transpose(1, 2)  # (B, 9, F)
+        logits = self.cell_head(cells)  # (B, 9, 1 + sum heads)
+        semantic = batch["semantic"]  # (B,) 1 where attribute targets apply
+        present = batch["present"]  # (B, 9) float
+        attr_loss = F.binary_cross_entropy_with_logits(
+            logits[..., 0], present, reduction="none"
+        ).mean(1)
+        offset = 1
+        for name, k in HEADS.items():
+            target = batch[name]  # (B, 9) long, -100 where no object
+            ce = F.cross_entropy(
+                logits[..., offset : offset + k].reshape(-1, k),
+                target.reshape(-1),
+                ignore_index=-100,
+                reduction="none",
+            ).reshape(b, 9)
+            attr_loss = attr_loss + ce.sum(1) / present.sum(1).clamp(min=1)
+            offset += k
+        scene_logits = self.scene_head(feats.mean(1))
+        nb = len(BACKGROUNDS)
+        attr_loss = attr_loss + F.cross_entropy(
+            scene_logits[:, :nb], batch["background"], reduction="none"
+        )
+        attr_loss = attr_loss + F.cross_entropy(
+            scene_logits[:, nb:], batch["style"], reduction="none"
+        )
+        attr_loss = (attr_loss * semantic).sum() / semantic.sum().clamp(min=1)
+        redraw = self.redraw(grid)  # (B, 3, 128, 128)
+        target = F.interpolate(
+            batch["pixels"], size=redraw.shape[-2:], mode="bilinear", align_corners=False
+        )
+        recon = F.l1_loss(redraw, target)
+        rms = feats.pow(2).mean().sqrt()
+        scale = (rms - 1).pow(2)
+        loss = attr_loss + 5.0 * recon + scale
+        return loss, {"attributes": attr_loss, "recon_l1": recon, "feature_rms": rms}
+
+
+def make_vision_batch(
+    size: int, batch_size: int, seed: int, step: int, rank: int
+) -> dict[str, torch.Tensor]:
+    rng = random.Random(f"vision/{seed}/{step}/{rank}")
+    images, rows = [], []
+    for _ in range(batch_size):
+        scene = sample_scene(rng, "train")
+        roll = rng.random()
+        if roll < 0.15:
+            images.append(render_condition(rng.choice(("edges", "sketch")), scene, size))
+            rows.append((scene, 0.0))
+            continue
+        image = render_scene(scene, size)
+        if roll < 0.35:
+            image = degrade(image, sample_degradations(rng))
+        images.append(image)
+        rows.append((scene, 1.0))
+    batch: dict[str, torch.Tensor] = {
+        "pixels": pixels_of(images),
+        "semantic": torch.tensor([r[1] for r in rows]),
+    }
+    present = torch.zeros(batch_size, 9)
+    targets = {name: torch.full((batch_size, 9), -100, dtype=torch.long) for name in HEADS}
+    vocab = {"shape": SHAPES, "colour": COLOUR_NAMES, "size": SIZES, "pattern": PATTERNS}
+    for i, (scene, _) in enumerate(rows):
+        for obj in scene.objects:
+            cell = POSITIONS.index(obj.position)
+            present[i, cell] = 1
+            for name in HEADS:
+                targets[name][i, cell] = vocab[name].index(getattr(obj, name))
+    batch["present"] = present
+    batch.update(targets)
+    batch["background"] = torch.tensor([BACKGROUND_NAMES.index(s.background) for s, _ in rows])
+    batch["style"] = torch.tensor([STYLES.index(s.style) for s, _ in rows])
+    return batch

@@ -1,0 +1,142 @@
+"""Stage 1: the de-tokenizer — an autoencoder for pixels, then the UNet that draws from 64 features.
+
+VAE: trained from scratch on renders (L1 + MSE reconstruction, a small KL). Its latent scale is
+then measured and written into the config (``vae.scaling_factor`` = 1 / latent std), as SDXL's
+0.13025 was measured for its VAE.
+
+UNet: the official stage-1 recipe at small size — DDPM noising with the SDXL-base schedule,
+uniform timesteps, epsilon prediction, min-SNR weighting (gamma 5), all-zero time_ids; the
+conditioning is the frozen vision tower's 64 features of the same image (the mean as pooled
+embedding, as in engine/decoder.py). Two additions for a model whose features will come from a
+regressing LLM: small Gaussian noise on the features, and condition dropout to all-zero features
+(the CFG negative) for classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler
+from torch import nn
+
+from engine.decoder import Detokenizer
+from engine.vision import VisionEncoder
+from training.data.degrade import degrade, sample_degradations
+from training.data.render import render_scene
+from training.data.splits import sample_scene
+from training.stage0_vision import pixels_of
+
+MIN_SNR_GAMMA = 5.0
+
+
+def render_batch(
+    size: int, batch_size: int, tag: str, seed: int, step: int, rank: int, degraded: float = 0.0
+) -> torch.Tensor:
+    """Clean renders of random training scenes (a fraction degraded), (B, 3, S, S) in [0, 1]."""
+    rng = random.Random(f"{tag}/{seed}/{step}/{rank}")
+    images = []
+    for _ in range(batch_size):
+        image = render_scene(sample_scene(rng, "train"), size)
+        if rng.random() < degraded:
+            image = degrade(image, sample_degradations(rng))
+        images.append(image)
+    return pixels_of(images)
+
+
+class VAEObjective(nn.Module):
+    def __init__(self, vae: AutoencoderKL, kl_weight: float = 1e-6) -> None:
+        super().__init__()
+        self.vae, self.kl_weight = vae, kl_weight
+
+    def forward(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x = batch["pixels"] * 2 - 1
+        posterior = self.vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * batch["noise"]
+        recon = self.vae.decode(z).sample
+        l1 = F.l1_loss(recon, x)
+        mse = F.mse_loss(recon, x)
+        kl = posterior.kl().mean() / x[0].numel()
+        return l1 + mse + self.kl_weight * kl * x[0].numel(), {"l1": l1, "mse": mse, "kl": kl}
+
+
+@torch.no_grad()
+def latent_scale(vae: AutoencoderKL, pixels: torch.Tensor) -> float:
+    """1 / std of the latents of ``pixels``: the scaling that gives unit-variance latents."""
+    latents = vae.encode(pixels.to(next(vae.parameters()).dtype) * 2 - 1).latent_dist.mean
+    return float(1.0 / latents.float().std())
+
+
+class UNetObjective(nn.Module):
+    """Diffusion loss of the de-tokenizer's UNet (the only trainable part here)."""
+
+    def __init__(self, decoder: Detokenizer) -> None:
+        super().__init__()
+        self.unet = decoder.unet
+        self._decoder = [decoder]  # for forward(): not registered, so DDP sees only the UNet
+        s = decoder.config.scheduler
+        self.noise_schedule = DDPMScheduler(
+            num_train_timesteps=s.num_train_timesteps,
+            beta_start=s.beta_start,
+            beta_end=s.beta_end,
+            beta_schedule=s.beta_schedule,
+            prediction_type=s.prediction_type,
+        )
+        alphas = self.noise_schedule.alphas_cumprod
+        self.register_buffer("snr", alphas / (1 - alphas), persistent=False)
+
+    def forward(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        decoder = self._decoder[0]
+        latents, features, t, noise = (
+            batch["latents"],
+            batch["features"],
+            batch["timesteps"],
+            batch["noise"],
+        )
+        noisy = self.noise_schedule.add_noise(latents, noise, t)
+        time_ids = decoder.time_ids(latents.shape[0], decoder.config.decoder.image_size)
+        eps = decoder(noisy, t, features, time_ids)
+        snr = self.snr[t]
+        weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / snr  # min-SNR-gamma, epsilon prediction
+        per_item = F.mse_loss(eps.float(), noise, reduction="none").mean(dim=(1, 2, 3))
+        loss = (weight * per_item).mean()
+        return loss, {"mse": per_item.mean()}
+
+
+@torch.no_grad()
+def make_unet_batch(
+    decoder: Detokenizer,
+    vision: VisionEncoder,
+    batch_size: int,
+    seed: int,
+    step: int,
+    rank: int,
+    generator: torch.Generator,
+    feature_noise: float,
+    condition_dropout: float,
+) -> dict[str, torch.Tensor]:
+    size = decoder.config.decoder.image_size
+    pixels = render_batch(size, batch_size, "unet", seed, step, rank)
+    device = next(decoder.unet.parameters()).device
+    latents = decoder.encode_pixels(pixels.to(device)).float()
+    features = vision(vision.preprocess_pixels(pixels.to(device))).float()
+    features = features + feature_noise * torch.randn(features.shape, generator=generator).to(
+        device
+    )
+    drop = torch.rand(batch_size, generator=generator) < condition_dropout
+    features[drop.to(device)] = 0.0
+    t = torch.randint(
+        0, decoder.config.scheduler.num_train_timesteps, (batch_size,), generator=generator
+    )
+    noise = torch.randn(latents.shape, generator=generator)
+    return {
+        "latents": latents,
+        "features": features,
+        "timesteps": t.to(device),
+        "noise": noise.to(device),
+    }
