@@ -13,10 +13,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = REPO_ROOT / "resources" / "models" / BUNDLED_NAME
 
 HOW_TO_GET_A_MODEL = (
-    "The bundled small model (resources/models/wegen-tiny) is produced by training/ and is not in "
-    "this build yet. Convert the official WeGen checkpoint once with `wegen-cli convert "
-    "wegen_mllm_ckpt OUT_DIR` (or use the wegen_mllm_ckpt folder as it is), then pass --model "
-    "DIR or set the WEGEN_MODEL environment variable."
+    "Get a model in one of three ways: train the bundled small model with "
+    "`python -m training.reproduce` (about an hour and a half on 2 CPU cores, minutes on a GPU); "
+    "convert the official WeGen checkpoint once with `wegen-cli convert wegen_mllm_ckpt OUT_DIR` "
+    "(or use the wegen_mllm_ckpt folder as it is); then pass --model DIR or set WEGEN_MODEL."
 )
 
 

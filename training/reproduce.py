@@ -45,6 +45,15 @@ from training.stage2_mllm import MLLMObjective, make_mllm_batch
 STATE = "model.safetensors"
 
 
+def new_accelerator() -> Accelerator:
+    # a batch without generated images leaves output_proj unused: DDP must allow that
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    # without an accelerator, run on the CPU (several processes under torchrun use gloo)
+    return Accelerator(
+        cpu=not (torch.cuda.is_available() or is_npu_available()), kwargs_handlers=[ddp]
+    )
+
+
 def build_tokenizer(out: Path, vocab_size: int, accelerator: Accelerator) -> WeGenTokenizer:
     path = out / "tokenizer.json"
     if accelerator.is_main_process and not path.is_file():
@@ -79,12 +88,7 @@ def train(
     stop_after: int | None = None,
     config: WeGenConfig | None = None,
 ) -> tuple[WeGenModel, WeGenTokenizer]:
-    # without an accelerator, run on the CPU (several processes under torchrun use gloo)
-    # a batch without generated images leaves output_proj unused: DDP must allow that
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    accelerator = Accelerator(
-        cpu=not (torch.cuda.is_available() or is_npu_available()), kwargs_handlers=[ddp]
-    )
+    accelerator = new_accelerator()
     device = accelerator.device
     tok = build_tokenizer(out, plan_.vocab_size, accelerator)
     torch.manual_seed(plan_.seed)
@@ -107,8 +111,9 @@ def train(
         objective.requires_grad_(False)
         for module in trainable:
             module.requires_grad_(True)
+        # one Accelerator per stage: its checkpoint then holds exactly this stage's objective
         run_stage(
-            name, objective, make_batch, plan_.stage(name), out, accelerator, seed, stop_after
+            name, objective, make_batch, plan_.stage(name), out, new_accelerator(), seed, stop_after
         )
         timings[name] = time.perf_counter() - tic
         if stage_done(out, name):

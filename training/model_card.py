@@ -1,0 +1,160 @@
+"""Write a model folder's model card from its training run and its evaluation report.
+
+    python -m training.model_card --run runs/wegen-tiny --report report.json \\
+        --model resources/models/wegen-tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from engine.config import WeGenConfig
+from training.config import STAGES, plan
+
+STAGE_TITLES = {
+    "vision": "0 · vision tower (semantic + redraw heads)",
+    "vae": "1a · VAE (64 px crops)",
+    "unet": "1b · de-tokenizer UNet (min-SNR γ=5)",
+    "mllm": "2 · LLM + projectors, every task",
+    "sft": "3 · DIIC / editing SFT",
+}
+
+
+def last_row(run: Path, stage: str) -> dict:
+    path = run / stage / "loss_log.jsonl"
+    if not path.is_file():
+        return {}
+    lines = path.read_text().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+def stage_seconds(run: Path, stage: str) -> float:
+    """Wall time of a stage, summed over its (possibly resumed) invocations."""
+    path = run / stage / "loss_log.jsonl"
+    if not path.is_file():
+        return 0.0
+    total, previous = 0.0, 0.0
+    for line in path.read_text().splitlines():
+        seconds = json.loads(line)["seconds"]
+        if seconds < previous:  # a resumed invocation restarted the clock
+            total += previous
+        previous = seconds
+    return total + previous
+
+
+def card(run: Path, report: dict | None, model_dir: Path, plan_name: str) -> str:
+    config = WeGenConfig.load(model_dir / "config.json")
+    p = plan(plan_name)
+    weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
+    lines = [
+        f"# {config.name}",
+        "",
+        "The bundled model of WeGen desktop: the WeGen architecture (Llama LLM, EVA vision tower, "
+        "64 continuous visual tokens, SDXL-layout de-tokenizer) at a small size, trained from "
+        "nothing on the procedural shapes world of `training/data/`. It runs a chat turn on a CPU "
+        "and is what the app, the CLI and the tests use when no other model is chosen. It knows "
+        "only the shapes world: coloured, patterned geometric shapes on plain or gradient "
+        "backgrounds in four drawing styles.",
+        "",
+        "## Architecture",
+        "",
+        f"- LLM: Llama, {config.llm.num_layers} layers, width {config.llm.hidden_size}, "
+        f"vocabulary {config.llm.vocab_size} (our BPE tokenizer with the official special tokens)",
+        f"- vision: EVA, {config.vision.depth} blocks, width {config.vision.width}, "
+        f"{config.vision.image_size} px, patch {config.vision.patch_size}, pooled to 64 tokens",
+        f"- de-tokenizer: SDXL-layout UNet {list(config.unet.block_out_channels)}, VAE "
+        f"{list(config.vae.block_out_channels)} (latent scale {config.vae.scaling_factor:.4f}), "
+        f"{config.decoder.image_size} px, {config.decoder.default_steps} Euler steps, guidance "
+        f"{config.decoder.default_guidance}",
+        f"- weights: {weights / 1e6:.1f} MB (float16 safetensors)",
+        "",
+        "## Data",
+        "",
+        "Scenes of 1–4 objects (6 shapes, 8 colours, 3 sizes, a 3×3 grid of positions, 4 patterns), "
+        "6 backgrounds and 4 drawing styles, rendered on the fly from seeds, with captions from "
+        "several templates and synonyms. Every WeGen task is a chat sample in the engine's "
+        "template: text-to-image, VQA, captions, multi-turn edits, DIIC sequences, subject-driven, "
+        "condition-driven (edge maps, layout sketches), restoration, style transfer and PSR pairs. "
+        "Held out from training (evaluation only): the shape×colour pairs green star, purple circle, "
+        "blue triangle, orange square, pink hexagon, yellow cross; circle at top left, star in the "
+        "centre, triangle at bottom right; pixel style on cream.",
+        "",
+        "## Training",
+        "",
+        "```bash",
+        f"python -m training.reproduce --plan {plan_name}    # writes resources/models/wegen-tiny",
+        "```",
+        "",
+        "| stage | steps × batch | final loss | wall time |",
+        "|---|---|---|---|",
+    ]
+    total = 0.0
+    for stage in STAGES:
+        c = p.stage(stage)
+        row = last_row(run, stage)
+        seconds = stage_seconds(run, stage)
+        total += seconds
+        extra = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in row.items()
+            if k not in ("step", "loss", "lr", "seconds") and v == v
+        )
+        lines.append(
+            f"| {STAGE_TITLES[stage]} | {c.steps} × {c.batch_size} | "
+            f"{row.get('loss', float('nan')):.4f} ({extra}) | {seconds / 60:.1f} min |"
+        )
+    lines += [
+        "",
+        f"Compute: {total / 60:.0f} minutes in all on 2 CPU cores (one process, "
+        "PyTorch eager, float32), AdamW with warmup and cosine decay.",
+        "",
+    ]
+    if report is not None:
+        lines += [
+            "## Evaluation",
+            "",
+            "`wegen-eval` on held-out samples only, through the Engine API as the app runs "
+            "it (`wegen-eval --model resources/models/wegen-tiny --out report.json`). The "
+            "judge ceiling is the score the ground-truth image gets (the judge's own "
+            "limit).",
+            "",
+            "| metric | value | target | met | n | judge ceiling |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, m in report["metrics"].items():
+            ceiling = m.get("ceiling")
+            lines.append(
+                f"| {name} | {m['value']:.3f} | {m['op']} {m['target']} | "
+                f"{'yes' if m['passed'] else 'no'} | {m['n']} | "
+                f"{'' if ceiling is None else f'{ceiling:.3f}'} |"
+            )
+        lines.append("")
+    lines += [
+        "## Limits",
+        "",
+        "It has only seen the shapes world: anything else comes out as shapes. Small model, "
+        "short training: see the evaluation for what it does and does not do well.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--run", default="runs/wegen-tiny")
+    ap.add_argument("--report", help="wegen-eval's report.json")
+    ap.add_argument("--model", default="resources/models/wegen-tiny")
+    ap.add_argument("--plan", default="cpu_2h")
+    args = ap.parse_args()
+    report = json.loads(Path(args.report).read_text()) if args.report else None
+    text = card(Path(args.run), report, Path(args.model), args.plan)
+    (Path(args.model) / "README.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
