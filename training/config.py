@@ -111,7 +111,7 @@ def cpu_2h() -> TrainingPlan:
         vae=StageConfig(steps=500, batch_size=16, lr=1e-3),  # on 64 px crops
         unet=StageConfig(steps=3000, batch_size=16, lr=5e-4),
         mllm=StageConfig(steps=2000, batch_size=16, lr=1e-3, task_weights=MLLM_WEIGHTS),
-        sft=StageConfig(steps=400, batch_size=16, lr=3e-4, task_weights=SFT_WEIGHTS),
+        sft=StageConfig(steps=200, batch_size=16, lr=3e-4, task_weights=SFT_WEIGHTS),
     )
 
 

@@ -13,10 +13,15 @@ from training.model_card import card
 from training.reproduce import main
 
 
-def test_smoke_plan_trains_every_stage_exports_and_skips_finished_stages(tmp_path):
+def test_smoke_plan_resumes_every_stage_exports_and_skips_finished_stages(tmp_path):
     out, folder = tmp_path / "run", tmp_path / "model"
     threads = torch.get_num_threads()
     try:
+        # interrupted everywhere after one step, then one stage finished on its own, then the
+        # rest resumed in a process where that stage is skipped: each checkpoint must still
+        # restore its own stage's objective
+        main(["--plan", "smoke", "--out", str(out), "--export", "", "--stop-after", "1"])
+        main(["--plan", "smoke", "--out", str(out), "--export", "", "--stages", "vision"])
         main(["--plan", "smoke", "--out", str(out), "--export", str(folder)])
     finally:
         torch.set_num_threads(threads)
