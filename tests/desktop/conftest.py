@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,6 +69,21 @@ def db(data_dir: Path) -> Iterator[Database]:
 @pytest.fixture
 def fake_engine() -> FakeEngine:
     return FakeEngine()
+
+
+@pytest.fixture
+def engine_gate(fake_engine: FakeEngine) -> Iterator[threading.Event]:
+    """Hold every request of the fake engine until the returned event is set (queue tests)."""
+    gate = threading.Event()
+    original = fake_engine.run
+
+    def gated(request, on_event, cancel):  # type: ignore[no-untyped-def]
+        gate.wait(5)
+        original(request, on_event, cancel)
+
+    fake_engine.run = gated  # type: ignore[method-assign]
+    yield gate
+    gate.set()
 
 
 @pytest.fixture

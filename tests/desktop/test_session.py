@@ -103,16 +103,12 @@ def test_cancel_stops_within_half_a_second(
 
 
 def test_queue_reorder_and_cancel_waiting(
-    session: Session, fake_engine: FakeEngine, qtbot: QtBot, wait_idle: Wait
+    session: Session,
+    fake_engine: FakeEngine,
+    engine_gate: threading.Event,
+    qtbot: QtBot,
+    wait_idle: Wait,
 ) -> None:
-    gate = threading.Event()
-    original = fake_engine.run
-
-    def gated(request, on_event, cancel):  # type: ignore[no-untyped-def]
-        gate.wait(5)
-        original(request, on_event, cancel)
-
-    fake_engine.run = gated  # type: ignore[method-assign]
     session.send("first", [], GenerationSettings(seed=1))
     qtbot.waitUntil(lambda: session.running_job() is not None, timeout=5000)
     session.send("second", [], GenerationSettings(seed=1))
@@ -123,7 +119,7 @@ def test_queue_reorder_and_cancel_waiting(
     session.move_job(pending[2].request_id, -2)
     session.cancel(pending[1].request_id)  # "third", still waiting
     assert [j.message.text for j in session.pending_jobs()] == ["fourth", "second"]
-    gate.set()
+    engine_gate.set()
     wait_idle(session)
     assert [r.message.text for r in fake_engine.requests] == ["first", "fourth", "second"]
     statuses = {t.text: t.status for t in session.turns() if t.role == "user"}

@@ -125,16 +125,12 @@ def test_escape_cancels_within_half_a_second(
 
 
 def test_queue_panel_reorders_and_cancels(
-    window: MainWindow, fake_engine: FakeEngine, qtbot: QtBot, wait_idle: Wait
+    window: MainWindow,
+    fake_engine: FakeEngine,
+    engine_gate: threading.Event,
+    qtbot: QtBot,
+    wait_idle: Wait,
 ) -> None:
-    gate = threading.Event()
-    original = fake_engine.run
-
-    def gated(request, on_event, cancel):  # type: ignore[no-untyped-def]
-        gate.wait(5)
-        original(request, on_event, cancel)
-
-    fake_engine.run = gated  # type: ignore[method-assign]
     for text in ("first", "second", "third"):
         send_text(qtbot, window, text)
     qtbot.waitUntil(lambda: window.session.running_job() is not None, timeout=5000)
@@ -148,7 +144,7 @@ def test_queue_panel_reorders_and_cancels(
     panel.list.setCurrentRow(2)
     qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     assert panel.titles() == ["▶ first", "third"]
-    gate.set()
+    engine_gate.set()
     wait_idle(window.session)
     assert [r.message.text for r in fake_engine.requests] == ["first", "third"]
     assert not panel.isVisible()
