@@ -1,14 +1,18 @@
 """Training configuration: one frozen dataclass per stage, and plans (presets) of all stages.
 
-A plan is the whole recipe for a model: ``cpu_2h`` reproduces the bundled wegen-tiny on 2 CPU
-cores, ``gpu`` is the same recipe with larger batches for one GPU, ``smoke`` runs every stage
-for a few steps (tests).
+A plan is the whole recipe for a model: ``cpu_2h`` fits in about two hours on 2 CPU cores,
+``gpu`` is the recipe at full strength for one GPU (larger batches, far more steps, the VAE on
+whole images), ``smoke`` runs every stage for a few steps (tests). ``reproduce --minutes M``
+scales a plan's steps to a time budget measured on the machine at hand; the plan as run is
+written to the run folder as ``plan.json`` and can be given back to ``--plan`` to repeat it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,32 @@ class TrainingPlan:
     regression_weight: float = 1.0  # (MSE + cosine) on generated features, vs the LM loss
     feature_noise: float = 0.1  # UNet conditioning noise (robust to regression error)
     condition_dropout: float = 0.1  # UNet trained unconditioned this often, for CFG
+    vae_crop: float = 0.5  # VAE trained on random crops of this fraction of the image side
     extra: dict[str, float] = field(default_factory=dict)
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:
             raise ValueError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
         return getattr(self, name)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingPlan:
+        data = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown plan fields {unknown}")
+        for name in STAGES:
+            stage = dict(data[name])
+            stage["task_weights"] = tuple((k, float(w)) for k, w in stage.get("task_weights", ()))
+            data[name] = StageConfig(**stage)
+        return cls(**data)
+
+    def total_steps(self) -> int:
+        return sum(self.stage(s).steps for s in STAGES)
 
     def scaled(self, steps: float = 1.0, batch: float = 1.0) -> TrainingPlan:
         """The same plan with steps and batch sizes scaled (at least 1 each)."""
@@ -116,8 +140,31 @@ def cpu_2h() -> TrainingPlan:
 
 
 def gpu() -> TrainingPlan:
-    """The same recipe for one GPU: larger batches, more steps, minutes per stage."""
-    return replace(cpu_2h().scaled(steps=4, batch=4), name="gpu")
+    """The recipe at full strength for one GPU: batches of 64, far more steps, the VAE on whole
+    images. Its step counts are the ratios ``--minutes`` keeps when it fits them to a budget."""
+    return TrainingPlan(
+        name="gpu",
+        vision=StageConfig(steps=1500, batch_size=64, lr=1e-3, warmup=100, save_every=500),
+        vae=StageConfig(steps=3000, batch_size=32, lr=1e-3, warmup=100, save_every=500),
+        unet=StageConfig(steps=10000, batch_size=64, lr=5e-4, warmup=200, save_every=1000),
+        mllm=StageConfig(
+            steps=6000,
+            batch_size=64,
+            lr=1e-3,
+            warmup=200,
+            save_every=1000,
+            task_weights=MLLM_WEIGHTS,
+        ),
+        sft=StageConfig(
+            steps=1500,
+            batch_size=64,
+            lr=3e-4,
+            warmup=100,
+            save_every=500,
+            task_weights=SFT_WEIGHTS,
+        ),
+        vae_crop=1.0,
+    )
 
 
 def smoke() -> TrainingPlan:
@@ -142,7 +189,17 @@ PLANS: dict[str, Callable[[], TrainingPlan]] = {"cpu_2h": cpu_2h, "gpu": gpu, "s
 
 
 def plan(name: str) -> TrainingPlan:
+    """A preset by name, or a ``plan.json`` written by an earlier run."""
+    if name.endswith(".json"):
+        path = Path(name)
+        if not path.is_file():
+            raise ValueError(
+                f"no plan file {name}: give a preset ({', '.join(PLANS)}) or a plan.json"
+            )
+        return TrainingPlan.from_json(path.read_text(encoding="utf-8"))
     try:
         return PLANS[name]()
     except KeyError:
-        raise ValueError(f"unknown plan {name!r}; choose one of {', '.join(PLANS)}") from None
+        raise ValueError(
+            f"unknown plan {name!r}; choose one of {', '.join(PLANS)} or a plan.json"
+        ) from None

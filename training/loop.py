@@ -2,10 +2,13 @@
 
 The same code runs as one CPU process, DDP on one machine, or DeepSpeed / FSDP across machines:
 only the accelerate config changes (training/accelerate/). Each stage supplies an *objective* (an
-``nn.Module`` whose ``forward(batch)`` returns the loss and a dict of logged values) and a
-``make_batch(step, rank, generator)`` function. Batches are a pure function of (seed, stage,
-step, rank), so a run resumed from a checkpoint sees exactly the batches it would have seen:
-resume is exact. Checkpoints are ``accelerator.save_state`` folders plus the step reached.
+``nn.Module`` whose ``forward(batch)`` returns the loss and a dict of logged values) and its
+batches in two halves: ``host_batch(step, rank)`` does the CPU work (rendering, tokenizing) and
+runs ahead in DataLoader worker processes when ``workers`` > 0, so an accelerator is not left
+waiting for PIL; ``make_batch(step, rank, generator, host)`` does what needs the models (vision
+features, latents) on the training device. Both are pure functions of (seed, stage, step, rank),
+so a run resumed from a checkpoint sees exactly the batches it would have seen: resume is exact,
+with or without workers. Checkpoints are ``accelerator.save_state`` folders plus the step reached.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,42 @@ from tqdm import tqdm
 
 from training.config import StageConfig
 
-#: make_batch(step, rank, generator) -> batch passed to objective.forward
-BatchFn = Callable[[int, int, torch.Generator], Any]
+#: host_batch(step, rank) -> CPU data (picklable; may run in a worker process)
+HostFn = Callable[[int, int], Any]
+#: make_batch(step, rank, generator, host data) -> batch passed to objective.forward
+BatchFn = Callable[[int, int, torch.Generator, Any], Any]
+
+
+def no_host_batch(step: int, rank: int) -> None:
+    return None
+
+
+class _HostBatches(torch.utils.data.Dataset):
+    """Step ``i`` of the stage -> ``host_batch(step, rank)``, for a DataLoader's workers."""
+
+    def __init__(self, host_batch: HostFn, steps: range, rank: int) -> None:
+        self.host_batch, self.steps, self.rank = host_batch, steps, rank
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.host_batch(self.steps[i], self.rank)
+
+
+def host_batches(host_batch: HostFn, steps: range, rank: int, workers: int) -> Iterator[Any]:
+    """``host_batch`` of each step in order, computed ahead by ``workers`` processes (0: inline)."""
+    if workers <= 0 or host_batch is no_host_batch:
+        return (host_batch(step, rank) for step in steps)
+    loader = torch.utils.data.DataLoader(
+        _HostBatches(host_batch, steps, rank),
+        batch_size=None,  # each item is already a batch
+        num_workers=workers,
+        prefetch_factor=4,
+        # fork: the workers inherit the stage's closures, and never touch the accelerator
+        multiprocessing_context="fork",
+    )
+    return iter(loader)
 
 
 def stage_generator(seed: int, stage: str, step: int, rank: int) -> torch.Generator:
@@ -54,6 +91,8 @@ def run_stage(
     accelerator: Accelerator,
     seed: int = 0,
     stop_after: int | None = None,
+    host_batch: HostFn = no_host_batch,
+    workers: int = 0,
 ) -> list[dict[str, float]]:
     """Train ``objective`` for ``cfg.steps`` (resuming from ``out_dir/name`` if a checkpoint is
     there). ``stop_after`` ends the run early at that step (tests of resume). Returns the logged
@@ -84,8 +123,9 @@ def run_stage(
     )
     tic = time.perf_counter()
     model.train()
-    for step in bar:
-        batch = make_batch(step, rank, stage_generator(seed, name, step, rank))
+    hosts = host_batches(host_batch, range(start, end), rank, workers)
+    for step, host in zip(bar, hosts, strict=True):
+        batch = make_batch(step, rank, stage_generator(seed, name, step, rank), host)
         loss, logs = model(batch)
         accelerator.backward(loss)
         if cfg.grad_clip:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from engine.config import WeGenConfig
-from training.config import STAGES, plan
+from training.config import STAGES, TrainingPlan, plan
 
 STAGE_TITLES = {
     "vision": "0 · vision tower (semantic + redraw heads)",
-    "vae": "1a · VAE (64 px crops)",
+    "vae": "1a · VAE",
     "unet": "1b · de-tokenizer UNet (min-SNR γ=5)",
     "mllm": "2 · LLM + projectors, every task",
     "sft": "3 · DIIC / editing SFT",
@@ -44,9 +45,36 @@ def stage_seconds(run: Path, stage: str) -> float:
     return total + previous
 
 
-def card(run: Path, report: dict | None, model_dir: Path, plan_name: str) -> str:
+def run_plan(run: Path) -> TrainingPlan:
+    """The plan a run trained with: its plan.json, else the preset its timings name."""
+    recorded = run / "plan.json"
+    if recorded.is_file():
+        return TrainingPlan.from_json(recorded.read_text(encoding="utf-8"))
+    return plan(json.loads((run / "timings.jsonl").read_text().splitlines()[-1])["plan"])
+
+
+def run_stages(run: Path) -> tuple[list[str], str]:
+    """The stages a run trained (in order) and the device it trained them on."""
+    trained: list[str] = []
+    device = "?"
+    path = run / "timings.jsonl"
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        row = json.loads(line)
+        device = row.get("device_name") or row.get("device", device)
+        trained += [s for s in STAGES if s in row and s not in trained]
+    return [s for s in STAGES if s in trained], device
+
+
+def card(
+    runs: Sequence[Path],
+    report: dict | None,
+    model_dir: Path,
+    history: str | None = None,
+    command: str = "python -m training.reproduce    # writes resources/models/wegen-tiny",
+) -> str:
+    """The model card of ``model_dir``, trained by ``runs`` in order (a later run may retrain or
+    continue stages of an earlier one: ``history`` says how they fit together)."""
     config = WeGenConfig.load(model_dir / "config.json")
-    p = plan(plan_name)
     weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
     lines = [
         f"# {config.name}",
@@ -65,7 +93,8 @@ def card(run: Path, report: dict | None, model_dir: Path, plan_name: str) -> str
         f"- vision: EVA, {config.vision.depth} blocks, width {config.vision.width}, "
         f"{config.vision.image_size} px, patch {config.vision.patch_size}, pooled to 64 tokens",
         f"- de-tokenizer: SDXL-layout UNet {list(config.unet.block_out_channels)}, VAE "
-        f"{list(config.vae.block_out_channels)} (latent scale {config.vae.scaling_factor:.4f}), "
+        f"{list(config.vae.block_out_channels)} with {config.vae.latent_channels} latent "
+        f"channels (latent scale {config.vae.scaling_factor:.4f}), "
         f"{config.decoder.image_size} px, {config.decoder.default_steps} Euler steps, guidance "
         f"{config.decoder.default_guidance}",
         f"- weights: {weights / 1e6:.1f} MB (float16 safetensors)",
@@ -84,31 +113,40 @@ def card(run: Path, report: dict | None, model_dir: Path, plan_name: str) -> str
         "## Training",
         "",
         "```bash",
-        f"python -m training.reproduce --plan {plan_name}    # writes resources/models/wegen-tiny",
+        command,
         "```",
         "",
-        "| stage | steps × batch | final loss | wall time |",
-        "|---|---|---|---|",
     ]
-    total = 0.0
-    for stage in STAGES:
-        c = p.stage(stage)
-        row = last_row(run, stage)
-        seconds = stage_seconds(run, stage)
-        total += seconds
-        extra = ", ".join(
-            f"{k} {v:.4f}"
-            for k, v in row.items()
-            if k not in ("step", "loss", "lr", "seconds") and v == v
-        )
-        lines.append(
-            f"| {STAGE_TITLES[stage]} | {c.steps} × {c.batch_size} | "
-            f"{row.get('loss', float('nan')):.4f} ({extra}) | {seconds / 60:.1f} min |"
-        )
+    if history:
+        lines += [history.strip(), ""]
+    lines += [
+        "| run (plan) | stage | steps × batch | final loss | device | wall time |",
+        "|---|---|---|---|---|---|",
+    ]
+    per_device: dict[str, float] = {}
+    for run in runs:
+        p = run_plan(run)
+        stages, device = run_stages(run)
+        for stage in stages:
+            c = p.stage(stage)
+            row = last_row(run, stage)
+            seconds = stage_seconds(run, stage)
+            per_device[device] = per_device.get(device, 0.0) + seconds
+            extra = ", ".join(
+                f"{k} {v:.4f}"
+                for k, v in row.items()
+                if k not in ("step", "loss", "lr", "seconds") and v == v
+            )
+            lines.append(
+                f"| {run.name} ({p.name}) | {STAGE_TITLES[stage]} | {c.steps} × {c.batch_size} | "
+                f"{row.get('loss', float('nan')):.4f} ({extra}) | {device} | "
+                f"{seconds / 60:.1f} min |"
+            )
+    compute = "; ".join(f"{minutes / 60:.1f} min on {d}" for d, minutes in per_device.items())
     lines += [
         "",
-        f"Compute: {total / 60:.0f} minutes in all on 2 CPU cores (one process, "
-        "PyTorch eager, float32), AdamW with warmup and cosine decay.",
+        f"Compute: {compute} (one process each, PyTorch eager, float32 with TF32 matmuls on "
+        "the GPU), AdamW with warmup and cosine decay.",
         "",
     ]
     if report is not None:
@@ -145,13 +183,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--run", default="runs/wegen-tiny")
+    ap.add_argument(
+        "--run",
+        action="append",
+        help="a training run folder; repeat, in order, for a model trained across runs "
+        "(default runs/wegen-tiny)",
+    )
     ap.add_argument("--report", help="wegen-eval's report.json")
     ap.add_argument("--model", default="resources/models/wegen-tiny")
-    ap.add_argument("--plan", default="cpu_2h")
+    ap.add_argument("--history", help="a markdown file: how the runs fit together")
+    ap.add_argument("--command", help="the command line shown under Training")
     args = ap.parse_args()
     report = json.loads(Path(args.report).read_text()) if args.report else None
-    text = card(Path(args.run), report, Path(args.model), args.plan)
+    history = Path(args.history).read_text(encoding="utf-8") if args.history else None
+    runs = [Path(r) for r in (args.run or ["runs/wegen-tiny"])]
+    extra = {"command": args.command} if args.command else {}
+    text = card(runs, report, Path(args.model), history, **extra)
     (Path(args.model) / "README.md").write_text(text, encoding="utf-8")
     print(text)
 

@@ -16,6 +16,8 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -29,9 +31,9 @@ from engine.config import WeGenConfig, wegen_tiny
 from engine.folder import save_model_folder
 from engine.model import WeGenModel
 from engine.tokenizer import WeGenTokenizer, train_tokenizer
-from training.config import STAGES, TrainingPlan, plan
+from training.config import STAGES, StageConfig, TrainingPlan, plan
 from training.data.corpus import text_corpus
-from training.loop import run_stage, stage_done
+from training.loop import run_stage, stage_done, stage_generator
 from training.stage0_vision import VisionObjective, make_vision_batch
 from training.stage1_decoder import (
     UNetObjective,
@@ -40,7 +42,7 @@ from training.stage1_decoder import (
     make_unet_batch,
     render_batch,
 )
-from training.stage2_mllm import MLLMObjective, make_mllm_batch
+from training.stage2_mllm import MLLMObjective, host_mllm_batch, make_mllm_batch
 
 STATE = "model.safetensors"
 
@@ -52,6 +54,22 @@ def new_accelerator() -> Accelerator:
     return Accelerator(
         cpu=not (torch.cuda.is_available() or is_npu_available()), kwargs_handlers=[ddp]
     )
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"{torch.get_num_threads()} CPU threads"
+    return str(device)
+
+
+def default_workers(device: torch.device) -> int:
+    """Batch-rendering worker processes: none on the CPU (they would compete with training for
+    the same cores), most of the cores when an accelerator does the arithmetic."""
+    if device.type == "cpu":
+        return 0
+    return max(0, min(12, (os.cpu_count() or 1) - 3))
 
 
 def build_tokenizer(out: Path, vocab_size: int, accelerator: Accelerator) -> WeGenTokenizer:
@@ -87,10 +105,24 @@ def train(
     stages: tuple[str, ...] = STAGES,
     stop_after: int | None = None,
     config: WeGenConfig | None = None,
+    workers: int | None = None,
 ) -> tuple[WeGenModel, WeGenTokenizer]:
     accelerator = new_accelerator()
     device = accelerator.device
+    if device.type == "cuda":  # TF32 matmuls and convolutions: float32 training, tensor cores
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    workers = default_workers(device) if workers is None else workers
     tok = build_tokenizer(out, plan_.vocab_size, accelerator)
+    recorded = out / "plan.json"
+    if recorded.is_file() and TrainingPlan.from_json(recorded.read_text()) != plan_:
+        raise SystemExit(
+            f"{out} holds a run of another plan: resume it with --plan {recorded}, "
+            "or choose a new --out"
+        )
+    if accelerator.is_main_process:
+        recorded.write_text(plan_.to_json(), encoding="utf-8")
     torch.manual_seed(plan_.seed)
     config = config or wegen_tiny()
     if (out / "config.json").is_file():
@@ -103,7 +135,11 @@ def train(
     timings: dict[str, float] = {}
 
     def run(
-        name: str, objective: torch.nn.Module, make_batch, trainable: list[torch.nn.Module]
+        name: str,
+        objective: torch.nn.Module,
+        host_batch,
+        make_batch,
+        trainable: list[torch.nn.Module],
     ) -> None:
         if stage_done(out, name) or name not in stages:
             return
@@ -113,7 +149,16 @@ def train(
             module.requires_grad_(True)
         # one Accelerator per stage: its checkpoint then holds exactly this stage's objective
         run_stage(
-            name, objective, make_batch, plan_.stage(name), out, new_accelerator(), seed, stop_after
+            name,
+            objective,
+            make_batch,
+            plan_.stage(name),
+            out,
+            new_accelerator(),
+            seed,
+            stop_after,
+            host_batch=host_batch,
+            workers=workers,
         )
         timings[name] = time.perf_counter() - tic
         if stage_done(out, name):
@@ -126,9 +171,10 @@ def train(
     run(
         "vision",
         vision_objective,
-        lambda step, rank, g: _to(
-            make_vision_batch(config.vision.image_size, c.batch_size, seed, step, rank), device
+        lambda step, rank: make_vision_batch(
+            config.vision.image_size, c.batch_size, seed, step, rank
         ),
+        lambda step, rank, g, host: _to(host, device),
         [vision_objective],
     )
     # stage 1a: the autoencoder, then its latent scale
@@ -136,19 +182,17 @@ def train(
     run(
         "vae",
         VAEObjective(model.decoder.vae),
-        lambda step, rank, g: _to(
-            vae_batch(
-                size,
-                c1.batch_size,
-                config.vae.latent_channels,
-                config.vae.downsample,
-                seed,
-                step,
-                rank,
-                g,
-            ),
-            device,
+        lambda step, rank: vae_batch(
+            size,
+            max(8 * config.vae.downsample, int(size * plan_.vae_crop)),
+            c1.batch_size,
+            config.vae.latent_channels,
+            config.vae.downsample,
+            seed,
+            step,
+            rank,
         ),
+        lambda step, rank, g, host: _to(host, device),
         [model.decoder.vae],
     )
     if stage_done(out, "vae") and not (out / "vae" / "scale.json").is_file() and "vae" in stages:
@@ -164,13 +208,11 @@ def train(
     run(
         "unet",
         UNetObjective(model.decoder),
-        lambda step, rank, g: make_unet_batch(
+        lambda step, rank: render_batch(size, c2.batch_size, "unet", seed, step, rank),
+        lambda step, rank, g, host: make_unet_batch(
             model.decoder,
             model.vision,
-            c2.batch_size,
-            seed,
-            step,
-            rank,
+            host,
             g,
             plan_.feature_noise,
             plan_.condition_dropout,
@@ -183,8 +225,8 @@ def train(
         run(
             name,
             MLLMObjective(model, plan_.regression_weight),
-            lambda step, rank, g, c3=c3, name=name: make_mllm_batch(
-                model,
+            lambda step, rank, c3=c3, name=name: host_mllm_batch(
+                config.vision.image_size,
                 tok,
                 c3.batch_size,
                 c3.task_weights,
@@ -192,9 +234,8 @@ def train(
                 seed,
                 step,
                 rank,
-                g,
-                plan_.feature_noise,
             ),
+            lambda step, rank, g, host: make_mllm_batch(model, tok, host, g, plan_.feature_noise),
             [model.llm, model.input_proj, model.output_proj],
         )
     if accelerator.is_main_process and timings:
@@ -206,6 +247,7 @@ def train(
                         "plan": plan_.name,
                         "processes": accelerator.num_processes,
                         "device": str(device),
+                        "device_name": device_name(device),
                         **timings,
                     }
                 )
@@ -215,19 +257,76 @@ def train(
     return model, tok
 
 
+def fit_to_budget(
+    plan_: TrainingPlan,
+    minutes: float,
+    out: Path,
+    stages: tuple[str, ...] = STAGES,
+    config: WeGenConfig | None = None,
+    workers: int | None = None,
+) -> TrainingPlan:
+    """``plan_`` with every stage's steps scaled by one factor so that ``stages`` train in about
+    ``minutes`` on this machine. Each stage is first timed for a few dozen steps on a throwaway
+    model (``out/budget-probe``, removed afterwards); batch sizes and the ratios between stages
+    are kept."""
+    if minutes <= 0:
+        raise ValueError("--minutes must be positive")
+    scratch = out / "budget-probe"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    accelerator = new_accelerator()
+    build_tokenizer(out, plan_.vocab_size, accelerator)
+    shutil.copy(out / "tokenizer.json", scratch / "tokenizer.json")
+    probe_steps = max(
+        16, 2 * (default_workers(accelerator.device) if workers is None else workers) + 12
+    )
+
+    def probe(c: StageConfig) -> StageConfig:
+        return dataclasses.replace(
+            c, steps=probe_steps, warmup=1, save_every=probe_steps, log_every=1
+        )
+
+    probe_plan = dataclasses.replace(
+        plan_, **{s: probe(plan_.stage(s)) for s in STAGES}, name=plan_.name + "-probe"
+    )
+    train(probe_plan, scratch, stages, config=config, workers=workers)
+    walls = json.loads((scratch / "timings.jsonl").read_text().splitlines()[-1])
+    per_step, overhead = {}, 0.0
+    for name in stages:
+        rows = [json.loads(r) for r in (scratch / name / "loss_log.jsonl").read_text().splitlines()]
+        half = len(rows) // 2  # the second half: workers are past their first batches
+        per_step[name] = (rows[-1]["seconds"] - rows[half]["seconds"]) / (len(rows) - 1 - half)
+        overhead += walls[name] - rows[-1]["seconds"]  # set-up and the final checkpoint
+    if accelerator.is_main_process:
+        shutil.rmtree(scratch, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    need = sum(plan_.stage(s).steps * per_step[s] for s in stages)
+    factor = max(1e-6, (0.9 * minutes * 60 - overhead) / need)  # 10% margin for the unmeasured
+    fitted = plan_.scaled(steps=factor)
+    if accelerator.is_main_process:
+        print(
+            "budget: "
+            + ", ".join(f"{s} {per_step[s] * 1e3:.0f} ms/step" for s in stages)
+            + f"; steps x{factor:.3f}: "
+            + ", ".join(f"{s} {fitted.stage(s).steps}" for s in stages)
+        )
+    return dataclasses.replace(fitted, name=f"{plan_.name}@{minutes:g}min")
+
+
 def vae_batch(
     size: int,
+    crop: int,
     batch_size: int,
     channels: int,
     down: int,
     seed: int,
     step: int,
     rank: int,
-    g: torch.Generator,
 ) -> dict[str, torch.Tensor]:
-    """Random half-size crops of renders (the autoencoder is convolutional: 4x cheaper steps)."""
+    """Random ``crop``-pixel crops of renders (the autoencoder is convolutional: smaller crops,
+    cheaper steps) and the posterior noise."""
+    g = stage_generator(seed, "vae/host", step, rank)
     pixels = render_batch(size, batch_size, "vae", seed, step, rank, degraded=0.2)
-    crop = size // 2
     y, x = (int(v) for v in torch.randint(0, size - crop + 1, (2,), generator=g))
     pixels = pixels[..., y : y + crop, x : x + crop]
     return {
@@ -252,7 +351,22 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--plan", default="cpu_2h", help="cpu_2h (default), gpu or smoke")
+    ap.add_argument(
+        "--plan",
+        default="cpu_2h",
+        help="cpu_2h (default), gpu, smoke, or the plan.json of an earlier run (to repeat it)",
+    )
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        help="scale the plan's steps to train in about this many minutes on this machine "
+        "(measured first; the fitted plan is written to OUT/plan.json)",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        help="batch-rendering processes (default: 0 on a CPU, most cores with an accelerator)",
+    )
     ap.add_argument(
         "--out", default="runs/wegen-tiny", help="checkpoints, logs and the training state"
     )
@@ -274,7 +388,19 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"unknown stage(s) {', '.join(sorted(unknown))}; stages are {', '.join(STAGES)}"
         )
-    model, tok = train(plan(args.plan), out, stages, args.stop_after)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # worker processes are forked
+    try:
+        plan_ = plan(args.plan)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    if args.minutes is not None:
+        if (out / "plan.json").is_file():
+            raise SystemExit(
+                f"{out} already holds a run: resume it with --plan {out / 'plan.json'}, "
+                "or choose a new --out"
+            )
+        plan_ = fit_to_budget(plan_, args.minutes, out, stages, workers=args.workers)
+    model, tok = train(plan_, out, stages, args.stop_after, workers=args.workers)
     from accelerate import PartialState
 
     state = PartialState()

@@ -5,7 +5,11 @@ then measured and written into the config (``vae.scaling_factor`` = 1 / latent s
 0.13025 was measured for its VAE.
 
 UNet: the official stage-1 recipe at small size — DDPM noising with the SDXL-base schedule,
-uniform timesteps, epsilon prediction, min-SNR weighting (gamma 5), all-zero time_ids; the
+uniform timesteps, min-SNR weighting (gamma 5), all-zero time_ids; the UNet predicts what the
+config's ``scheduler.prediction_type`` says: ``epsilon`` as SDXL, or ``v_prediction``, whose
+targets stay informative at high noise, where an epsilon-predicting UNet that has seen little
+data draws the layout poorly (the de-tokenizer must place every object from the features alone
+there); the
 conditioning is the frozen vision tower's 64 features of the same image (the mean as pooled
 embedding, as in engine/decoder.py). Two additions for a model whose features will come from a
 regressing LLM: small Gaussian noise on the features, and condition dropout to all-zero features
@@ -100,10 +104,16 @@ class UNetObjective(nn.Module):
         )
         noisy = self.noise_schedule.add_noise(latents, noise, t)
         time_ids = decoder.time_ids(latents.shape[0], decoder.config.decoder.image_size)
-        eps = decoder(noisy, t, features, time_ids)
+        pred = decoder(noisy, t, features, time_ids)
         snr = self.snr[t]
-        weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / snr  # min-SNR-gamma, epsilon prediction
-        per_item = F.mse_loss(eps.float(), noise, reduction="none").mean(dim=(1, 2, 3))
+        # min-SNR-gamma weighting, written for what the UNet predicts
+        if self.noise_schedule.config.prediction_type == "v_prediction":
+            target = self.noise_schedule.get_velocity(latents, noise, t)
+            weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / (snr + 1)
+        else:
+            target = noise
+            weight = torch.clamp(snr, max=MIN_SNR_GAMMA) / snr
+        per_item = F.mse_loss(pred.float(), target, reduction="none").mean(dim=(1, 2, 3))
         loss = (weight * per_item).mean()
         return loss, {"mse": per_item.mean()}
 
@@ -112,19 +122,18 @@ class UNetObjective(nn.Module):
 def make_unet_batch(
     decoder: Detokenizer,
     vision: VisionEncoder,
-    batch_size: int,
-    seed: int,
-    step: int,
-    rank: int,
+    pixels: torch.Tensor,
     generator: torch.Generator,
     feature_noise: float,
     condition_dropout: float,
 ) -> dict[str, torch.Tensor]:
-    size = decoder.config.decoder.image_size
-    pixels = render_batch(size, batch_size, "unet", seed, step, rank)
+    """A UNet batch from host-rendered ``pixels`` (``render_batch(..., "unet", ...)``): latents
+    and vision features computed on the training device, noise and timesteps from ``generator``."""
+    batch_size = pixels.shape[0]
     device = next(decoder.unet.parameters()).device
-    latents = decoder.encode_pixels(pixels.to(device)).float()
-    features = vision(vision.preprocess_pixels(pixels.to(device))).float()
+    pixels = pixels.to(device)
+    latents = decoder.encode_pixels(pixels).float()
+    features = vision(vision.preprocess_pixels(pixels)).float()
     features = features + feature_noise * torch.randn(features.shape, generator=generator).to(
         device
     )

@@ -150,9 +150,17 @@ def plan_batch(
     return [plan_sample(rng.choices(kinds, weights=w)[0], rng, "train") for _ in range(batch_size)]
 
 
-@torch.no_grad()
-def make_mllm_batch(
-    model: WeGenModel,
+@dataclass(frozen=True)
+class HostMLLMBatch:
+    """The CPU half of an MLLM batch: samples tokenized, their images as pixels."""
+
+    encoded: list[EncodedSample]
+    pixels: torch.Tensor  # (all images of the batch, 3, S, S) in [0, 1]
+    images_per_sample: list[int]
+
+
+def host_mllm_batch(
+    size: int,
     tok: WeGenTokenizer,
     batch_size: int,
     weights: tuple[tuple[str, float], ...],
@@ -160,22 +168,31 @@ def make_mllm_batch(
     seed: int,
     step: int,
     rank: int,
+) -> HostMLLMBatch:
+    samples = [s.rendered(size) for s in plan_batch(batch_size, weights, tag, seed, step, rank)]
+    images = [im for s in samples for im in s.images]
+    pixels = pixels_of(images) if images else torch.zeros(0, 3, size, size)
+    return HostMLLMBatch(
+        [encode_sample(tok, s) for s in samples], pixels, [len(s.images) for s in samples]
+    )
+
+
+@torch.no_grad()
+def make_mllm_batch(
+    model: WeGenModel,
+    tok: WeGenTokenizer,
+    host: HostMLLMBatch,
     generator: torch.Generator,
     target_noise: float,
 ) -> dict[str, torch.Tensor]:
-    size = model.config.vision.image_size
-    samples = [s.rendered(size) for s in plan_batch(batch_size, weights, tag, seed, step, rank)]
-    encoded = [encode_sample(tok, s) for s in samples]
+    """The batch on the training device: every image of the batch through the frozen vision tower
+    in one call, then collated with teacher-forcing features and regression targets."""
     device = model.input_proj.weight.device
-    features = []
-    for s in samples:
-        if s.images:
-            features.append(
-                model.vision(model.vision.preprocess_pixels(pixels_of(list(s.images))))
-                .float()
-                .cpu()
-            )
-        else:
-            features.append(torch.zeros(0, NUM_IMAGE_TOKENS, model.config.feature_dim))
-    batch = collate(tok, encoded, features, generator, target_noise)
+    if len(host.pixels):
+        pixels = model.vision.preprocess_pixels(host.pixels.to(device))
+        all_features = model.vision(pixels).float().cpu()
+    else:
+        all_features = torch.zeros(0, NUM_IMAGE_TOKENS, model.config.feature_dim)
+    features = list(all_features.split(host.images_per_sample))
+    batch = collate(tok, host.encoded, features, generator, target_noise)
     return {k: v.to(device) for k, v in batch.items()}

@@ -48,5 +48,6 @@ def test_smoke_plan_resumes_every_stage_exports_and_skips_finished_stages(tmp_pa
     before = {s: (out / s / "loss_log.jsonl").read_text() for s in STAGES}
     main(["--plan", "smoke", "--out", str(out), "--export", ""])
     assert before == {s: (out / s / "loss_log.jsonl").read_text() for s in STAGES}
-    text = card(out, None, folder, "smoke")
-    assert "| 2 · LLM + projectors, every task | 2 × 2 |" in text and "MB (float16" in text
+    text = card([out], None, folder)
+    assert "| run (smoke) | 2 · LLM + projectors, every task | 2 × 2 |" in text
+    assert "MB (float16" in text and "CPU threads" in text
