@@ -41,7 +41,7 @@ def test_guidance_one_is_one_unguided_pass(model, features, monkeypatch):
 def test_guidance_negative_is_all_zero_features(model, features):
     dec = model.decoder
     t = torch.tensor([500])
-    lat = torch.randn(1, 4, 16, 16)
+    lat = torch.randn(1, model.config.vae.latent_channels, 16, 16)
     tid = dec.time_ids(1, 128)
     zero = dec(lat, t, torch.zeros_like(features[:1]), tid)
     # guided with scale 0 is exactly the negative branch
