@@ -13,8 +13,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DIR = REPO_ROOT / "resources" / "models" / BUNDLED_NAME
 
 HOW_TO_GET_A_MODEL = (
-    "Get a model in one of three ways: train the bundled small model with "
-    "`python -m training.reproduce` (about an hour and a half on 2 CPU cores, minutes on a GPU); "
+    "Get a model in one of three ways: restore the bundled one (`git checkout -- "
+    "resources/models/wegen-tiny`) or train it again with `python -m training.reproduce` "
+    "(about an hour and a half on 2 CPU cores; `bash training/train_gpu.sh` on one GPU); "
     "convert the official WeGen checkpoint once with `wegen-cli convert wegen_mllm_ckpt OUT_DIR` "
     "(or use the wegen_mllm_ckpt folder as it is); then pass --model DIR or set WEGEN_MODEL."
 )
