@@ -34,10 +34,6 @@ HostFn = Callable[[int, int], Any]
 BatchFn = Callable[[int, int, torch.Generator, Any], Any]
 
 
-def no_host_batch(step: int, rank: int) -> None:
-    return None
-
-
 class _HostBatches(torch.utils.data.Dataset):
     """Step ``i`` of the stage -> ``host_batch(step, rank)``, for a DataLoader's workers."""
 
@@ -53,7 +49,7 @@ class _HostBatches(torch.utils.data.Dataset):
 
 def host_batches(host_batch: HostFn, steps: range, rank: int, workers: int) -> Iterator[Any]:
     """``host_batch`` of each step in order, computed ahead by ``workers`` processes (0: inline)."""
-    if workers <= 0 or host_batch is no_host_batch:
+    if workers <= 0:
         return (host_batch(step, rank) for step in steps)
     loader = torch.utils.data.DataLoader(
         _HostBatches(host_batch, steps, rank),
@@ -85,13 +81,13 @@ def lr_lambda(cfg: StageConfig) -> Callable[[int], float]:
 def run_stage(
     name: str,
     objective: nn.Module,
+    host_batch: HostFn,
     make_batch: BatchFn,
     cfg: StageConfig,
     out_dir: Path,
     accelerator: Accelerator,
     seed: int = 0,
     stop_after: int | None = None,
-    host_batch: HostFn = no_host_batch,
     workers: int = 0,
 ) -> list[dict[str, float]]:
     """Train ``objective`` for ``cfg.steps`` (resuming from ``out_dir/name`` if a checkpoint is

@@ -151,13 +151,13 @@ def train(
         run_stage(
             name,
             objective,
+            host_batch,
             make_batch,
             plan_.stage(name),
             out,
             new_accelerator(),
             seed,
             stop_after,
-            host_batch=host_batch,
             workers=workers,
         )
         timings[name] = time.perf_counter() - tic

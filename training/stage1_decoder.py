@@ -81,14 +81,8 @@ class UNetObjective(nn.Module):
         super().__init__()
         self.unet = decoder.unet
         self._decoder = [decoder]  # for forward(): not registered, so DDP sees only the UNet
-        s = decoder.config.scheduler
-        self.noise_schedule = DDPMScheduler(
-            num_train_timesteps=s.num_train_timesteps,
-            beta_start=s.beta_start,
-            beta_end=s.beta_end,
-            beta_schedule=s.beta_schedule,
-            prediction_type=s.prediction_type,
-        )
+        # the noise schedule the engine samples with, as DDPM noising
+        self.noise_schedule = DDPMScheduler.from_config(decoder.make_scheduler().config)
         alphas = self.noise_schedule.alphas_cumprod
         self.register_buffer("snr", alphas / (1 - alphas), persistent=False)
 

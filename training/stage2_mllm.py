@@ -137,19 +137,6 @@ class MLLMObjective(nn.Module):
         return loss, logs
 
 
-def plan_batch(
-    batch_size: int,
-    weights: tuple[tuple[str, float], ...],
-    tag: str,
-    seed: int,
-    step: int,
-    rank: int,
-) -> list[Sample]:
-    rng = random.Random(f"{tag}/{seed}/{step}/{rank}")
-    kinds, w = zip(*weights, strict=True)
-    return [plan_sample(rng.choices(kinds, weights=w)[0], rng, "train") for _ in range(batch_size)]
-
-
 @dataclass(frozen=True)
 class HostMLLMBatch:
     """The CPU half of an MLLM batch: samples tokenized, their images as pixels."""
@@ -169,7 +156,10 @@ def host_mllm_batch(
     step: int,
     rank: int,
 ) -> HostMLLMBatch:
-    samples = [s.rendered(size) for s in plan_batch(batch_size, weights, tag, seed, step, rank)]
+    rng = random.Random(f"{tag}/{seed}/{step}/{rank}")
+    kinds, w = zip(*weights, strict=True)
+    plans = [plan_sample(rng.choices(kinds, weights=w)[0], rng, "train") for _ in range(batch_size)]
+    samples = [s.rendered(size) for s in plans]
     images = [im for s in samples for im in s.images]
     pixels = pixels_of(images) if images else torch.zeros(0, 3, size, size)
     return HostMLLMBatch(
