@@ -116,6 +116,10 @@ class UNetConfig:
     attention_head_dim: tuple[int, ...]
     norm_num_groups: int = 32
     addition_time_embed_dim: int = 256  # each of the 6 time_ids is embedded to this width
+    # wegen-tiny only (the official UNet reads the features through cross-attention alone): the
+    # 8x8 feature grid, upsampled to the latent size, is also concatenated to the UNet's input,
+    # so each latent position sees the token drawn at its place from the first step
+    spatial_context: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.block_out_channels)
@@ -303,6 +307,9 @@ def wegen_tiny() -> WeGenConfig:
             transformer_layers_per_block=(1, 1, 1),
             attention_head_dim=(4, 4, 8),
             addition_time_embed_dim=32,
+            # a small UNet trained on little data learns *what* to draw from cross-attention
+            # long before it learns *where*: the spatial grid gives it the layout directly
+            spatial_context=True,
         ),
         # 16 latent channels (SDXL: 4): 12x compression keeps the shapes world's patterns
         vae=VAEConfig(block_out_channels=(32, 64, 64, 64), layers_per_block=1, latent_channels=16),

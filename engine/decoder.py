@@ -3,7 +3,9 @@
 Conditioning (as the official stage-1 model was trained): the 64 features are the cross-attention
 context and their mean is the pooled "text embedding" of SDXL's add-embedding; the six time_ids
 are (H, W, 0, 0, H, W) or all zero (`TimeIds`). Classifier-free guidance runs against all-zero
-features and an all-zero pooled vector.
+features and an all-zero pooled vector. With ``unet.spatial_context`` (wegen-tiny) the features'
+8x8 grid, upsampled to the latent size, is concatenated to the noisy latents as well
+(`spatial_grid`).
 
 `Detokenizer.sample` is written as the numbered steps of a diffusers pipeline, with a per-step
 callback (optionally with a small preview of the current estimate) and a cancel flag checked
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
 from torch import nn
 
@@ -32,7 +35,7 @@ def unet_kwargs(config: WeGenConfig) -> dict[str, Any]:
     levels = len(u.block_out_channels)
     return dict(
         sample_size=config.latent_size,
-        in_channels=config.vae.latent_channels,
+        in_channels=config.vae.latent_channels + (config.feature_dim if u.spatial_context else 0),
         out_channels=config.vae.latent_channels,
         down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
         up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
@@ -66,6 +69,15 @@ def vae_kwargs(config: WeGenConfig) -> dict[str, Any]:
         scaling_factor=v.scaling_factor,
         force_upcast=v.force_upcast,
     )
+
+
+def spatial_grid(features: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 64, F) row-major visual tokens -> (B, F, size, size): each token repeated over the
+    latent positions of its cell of the 8x8 grid."""
+    b, n, f = features.shape
+    side = int(n**0.5)
+    grid = features.transpose(1, 2).reshape(b, f, side, side)
+    return F.interpolate(grid, size=(size, size), mode="nearest")
 
 
 class Detokenizer(nn.Module):
@@ -106,12 +118,15 @@ class Detokenizer(nn.Module):
         """Noise prediction: latents (B, C, h, w), timesteps (B,), features (B, 64, F), time_ids (B, 6)."""
         dtype = next(self.unet.parameters()).dtype
         features = features.to(dtype)
+        latents = latents.to(dtype)
+        if self.config.unet.spatial_context:
+            latents = torch.cat([latents, spatial_grid(features, latents.shape[-1])], dim=1)
         added = {
             "text_embeds": features.mean(dim=1),
             "time_ids": time_ids.to(dtype),
         }  # (B, F), (B, 6)
         return self.unet(
-            latents.to(dtype), timesteps, encoder_hidden_states=features, added_cond_kwargs=added
+            latents, timesteps, encoder_hidden_states=features, added_cond_kwargs=added
         ).sample
 
     # --- sampling -----------------------------------------------------------------------------
@@ -140,7 +155,6 @@ class Detokenizer(nn.Module):
             raise ValueError("steps must be at least 1")
         ref = next(self.unet.parameters())
         device, dtype = ref.device, ref.dtype
-        features.shape[0]
         # 2. conditioning: guided runs put the all-zero negative first
         features = features.to(device, dtype)
         guided = guidance != 1.0

@@ -92,7 +92,11 @@ def card(
         f"vocabulary {config.llm.vocab_size} (our BPE tokenizer with the official special tokens)",
         f"- vision: EVA, {config.vision.depth} blocks, width {config.vision.width}, "
         f"{config.vision.image_size} px, patch {config.vision.patch_size}, pooled to 64 tokens",
-        f"- de-tokenizer: SDXL-layout UNet {list(config.unet.block_out_channels)}, VAE "
+        f"- de-tokenizer: SDXL-layout UNet {list(config.unet.block_out_channels)} "
+        f"({config.scheduler.prediction_type} prediction; the 64 features as cross-attention "
+        "context"
+        + (", and as an 8×8 grid beside the latents" if config.unet.spatial_context else "")
+        + f"), VAE "
         f"{list(config.vae.block_out_channels)} with {config.vae.latent_channels} latent "
         f"channels (latent scale {config.vae.scaling_factor:.4f}), "
         f"{config.decoder.image_size} px, {config.decoder.default_steps} Euler steps, guidance "

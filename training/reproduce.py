@@ -41,6 +41,7 @@ from training.stage1_decoder import (
     latent_scale,
     make_unet_batch,
     render_batch,
+    widen_unet_input,
 )
 from training.stage2_mllm import MLLMObjective, host_mllm_batch, make_mllm_batch
 
@@ -129,7 +130,8 @@ def train(
         config = WeGenConfig.load(out / "config.json")
     model = WeGenModel(config)
     if (out / STATE).is_file():
-        model.load_state_dict(load_file(out / STATE))
+        in_channels = model.decoder.unet.config.in_channels
+        model.load_state_dict(widen_unet_input(load_file(out / STATE), in_channels))
     model.to(device)
     seed = plan_.seed
     timings: dict[str, float] = {}

@@ -112,6 +112,20 @@ class UNetObjective(nn.Module):
         return loss, {"mse": per_item.mean()}
 
 
+CONV_IN = "decoder.unet.conv_in.weight"
+
+
+def widen_unet_input(state: dict[str, torch.Tensor], in_channels: int) -> dict[str, torch.Tensor]:
+    """A model state whose UNet reads fewer input channels than ``in_channels`` (a run moved to
+    ``unet.spatial_context``) with the new input channels' weights at zero: the widened UNet
+    computes what the old one did, and training then learns to read the new channels."""
+    weight = state.get(CONV_IN)
+    if weight is None or weight.shape[1] >= in_channels:
+        return state
+    extra = weight.new_zeros(weight.shape[0], in_channels - weight.shape[1], *weight.shape[2:])
+    return {**state, CONV_IN: torch.cat([weight, extra], dim=1)}
+
+
 @torch.no_grad()
 def make_unet_batch(
     decoder: Detokenizer,

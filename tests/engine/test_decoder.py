@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
 import torch
 
 from engine.config import TimeIds
+from engine.decoder import Detokenizer, spatial_grid
 from engine.errors import Cancelled
 
 
@@ -91,3 +93,35 @@ def test_bad_sizes_are_refused(model, features):
         model.decoder.sample(features[:1], seeds=[0], steps=1, guidance=1.0, size=100)
     with pytest.raises(ValueError, match="one seed per image"):
         model.decoder.sample(features, seeds=[0], steps=1, guidance=1.0)
+
+
+def test_spatial_grid_puts_each_token_over_its_cell():
+    tokens = torch.arange(64.0).view(1, 64, 1)  # token value = its row-major index
+    grid = spatial_grid(tokens, 16)
+    assert grid.shape == (1, 1, 16, 16)
+    for row, col in [(0, 0), (0, 7), (3, 5), (7, 7)]:
+        cell = grid[0, 0, 2 * row : 2 * row + 2, 2 * col : 2 * col + 2]
+        assert (cell == row * 8 + col).all()
+
+
+def _swap_two_tokens(features):
+    swapped = features.clone()
+    swapped[:, [0, 63]] = features[:, [63, 0]]
+    return swapped
+
+
+def test_spatial_context_makes_the_unet_see_where_each_token_is(model, features):
+    """Cross-attention and the pooled mean cannot tell token order apart; the spatial grid can."""
+    assert model.config.unet.spatial_context
+    official_layout = model.config.replace(
+        unet=dataclasses.replace(model.config.unet, spatial_context=False)
+    )
+    lat = torch.randn(1, model.config.vae.latent_channels, 16, 16)
+    t = torch.tensor([700])
+    for dec, sees_order in [(model.decoder, True), (Detokenizer(official_layout), False)]:
+        tid = dec.time_ids(1, 128)
+        with torch.no_grad():
+            a = dec(lat, t, features[:1], tid)
+            b = dec(lat, t, _swap_two_tokens(features[:1]), tid)
+        assert a.shape == lat.shape
+        assert (not torch.allclose(a, b, atol=1e-5)) == sees_order
