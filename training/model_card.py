@@ -93,7 +93,7 @@ def card(
         f"- vision: EVA, {config.vision.depth} blocks, width {config.vision.width}, "
         f"{config.vision.image_size} px, patch {config.vision.patch_size}, pooled to 64 tokens",
         f"- de-tokenizer: SDXL-layout UNet {list(config.unet.block_out_channels)} "
-        f"({config.scheduler.prediction_type} prediction; the 64 features as cross-attention "
+        f"({config.scheduler.prediction_type} target; the 64 features as cross-attention "
         "context"
         + (", and as an 8×8 grid beside the latents" if config.unet.spatial_context else "")
         + f"), VAE "
