@@ -102,9 +102,6 @@ class TrainingPlan:
             data[name] = StageConfig(**stage)
         return cls(**data)
 
-    def total_steps(self) -> int:
-        return sum(self.stage(s).steps for s in STAGES)
-
     def scaled(self, steps: float = 1.0, batch: float = 1.0) -> TrainingPlan:
         """The same plan with steps and batch sizes scaled (at least 1 each)."""
 

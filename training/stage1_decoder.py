@@ -9,9 +9,8 @@ uniform timesteps, min-SNR weighting (gamma 5), all-zero time_ids; the UNet pred
 config's ``scheduler.prediction_type`` says: ``epsilon`` as SDXL, or ``v_prediction``, whose
 targets stay informative at high noise, where an epsilon-predicting UNet that has seen little
 data draws the layout poorly (the de-tokenizer must place every object from the features alone
-there); the
-conditioning is the frozen vision tower's 64 features of the same image (the mean as pooled
-embedding, as in engine/decoder.py). Two additions for a model whose features will come from a
+there); the conditioning is the frozen vision tower's 64 features of the same image (the mean as
+pooled embedding, and the 8x8 grid with ``unet.spatial_context``, as in engine/decoder.py). Two additions for a model whose features will come from a
 regressing LLM: small Gaussian noise on the features, and condition dropout to all-zero features
 (the CFG negative) for classifier-free guidance.
 """
