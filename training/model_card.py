@@ -65,15 +65,57 @@ def run_stages(run: Path) -> tuple[list[str], str]:
     return [s for s in STAGES if s in trained], device
 
 
+def check_lines(checks: dict[str, dict]) -> list[str]:
+    """The card's section on the stage-0 and stage-1 checks (empty without either)."""
+    if not checks:
+        return []
+    lines = ["## Checks", ""]
+    vision = checks.get("vision")
+    if vision:
+        lines += [
+            "What the vision tower's 64 features carry: linear probes fitted on "
+            f"{vision['n']} training scenes, scored on {vision['n_eval']} more and on as many "
+            "held-out ones (`python -m training.check_vision --model DIR`). Every later stage "
+            "reads these features: what they lack, no drawing can show.",
+            "",
+            "| attribute | chance | training scenes | held-out scenes |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, row in vision.items():
+            if isinstance(row, dict):
+                lines.append(
+                    f"| {name} | {row['chance']:.2f} | {row['train']:.2f} | {row['heldout']:.2f} |"
+                )
+        lines.append("")
+    decoder = checks.get("decoder")
+    if decoder:
+        lines += [
+            f"Redrawing {decoder['n']} held-out scenes: the judge's share of objects read right "
+            "in VAE reconstructions and in de-tokenizer drawings from the true features "
+            f"(`python -m training.check_decoder --model DIR --n {decoder['n']}`).",
+            "",
+            "| | VAE | de-tokenizer |",
+            "|---|---:|---:|",
+            f"| whole scene | {decoder['vae']:.2f} | {decoder['detokenizer']:.2f} |",
+        ]
+        for name, value in decoder["vae_attributes"].items():
+            drawn = decoder["detokenizer_attributes"].get(name, float("nan"))
+            lines.append(f"| {name} | {value:.2f} | {drawn:.2f} |")
+        lines.append("")
+    return lines
+
+
 def card(
     runs: Sequence[Path],
     report: dict | None,
     model_dir: Path,
     history: str | None = None,
     command: str = "python -m training.reproduce    # writes resources/models/wegen-tiny",
+    checks: dict[str, dict] | None = None,
 ) -> str:
     """The model card of ``model_dir``, trained by ``runs`` in order (a later run may retrain or
-    continue stages of an earlier one: ``history`` says how they fit together)."""
+    continue stages of an earlier one: ``history`` says how they fit together); ``checks`` holds
+    the JSON of ``training.check_vision`` ("vision") and ``training.check_decoder`` ("decoder")."""
     config = WeGenConfig.load(model_dir / "config.json")
     weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
     lines = [
@@ -141,8 +183,11 @@ def card(
                 for k, v in row.items()
                 if k not in ("step", "loss", "lr", "seconds") and v == v
             )
+            title = STAGE_TITLES[stage]
+            if stage == "vae" and p.vae_decoder_only:
+                title = "1a · VAE decoder (encoder frozen)"
             lines.append(
-                f"| {run.name} ({p.name}) | {STAGE_TITLES[stage]} | {c.steps} × {c.batch_size} | "
+                f"| {run.name} ({p.name}) | {title} | {c.steps} × {c.batch_size} | "
                 f"{row.get('loss', float('nan')):.4f} ({extra}) | {device} | "
                 f"{seconds / 60:.1f} min |"
             )
@@ -153,6 +198,7 @@ def card(
         "the GPU), AdamW with warmup and cosine decay.",
         "",
     ]
+    lines += check_lines(checks or {})
     if report is not None:
         lines += [
             "## Evaluation",
@@ -197,12 +243,19 @@ def main() -> None:
     ap.add_argument("--model", default="resources/models/wegen-tiny")
     ap.add_argument("--history", help="a markdown file: how the runs fit together")
     ap.add_argument("--command", help="the command line shown under Training")
+    ap.add_argument("--vision-check", help="training.check_vision's JSON output")
+    ap.add_argument("--decoder-check", help="training.check_decoder's JSON output")
     args = ap.parse_args()
+    checks = {
+        name: json.loads(Path(path).read_text())
+        for name, path in (("vision", args.vision_check), ("decoder", args.decoder_check))
+        if path
+    }
     report = json.loads(Path(args.report).read_text()) if args.report else None
     history = Path(args.history).read_text(encoding="utf-8") if args.history else None
     runs = [Path(r) for r in (args.run or ["runs/wegen-tiny"])]
     extra = {"command": args.command} if args.command else {}
-    text = card(runs, report, Path(args.model), history, **extra)
+    text = card(runs, report, Path(args.model), history, checks=checks, **extra)
     (Path(args.model) / "README.md").write_text(text, encoding="utf-8")
     print(text)
 

@@ -28,9 +28,16 @@ from training.data.render import render_scene
 from training.data.splits import sample_scene
 from training.data.world import BACKGROUNDS, COLOURS, PATTERNS, POSITIONS, SHAPES, SIZES, STYLES
 
-HEADS = {"shape": len(SHAPES), "colour": len(COLOURS), "size": len(SIZES), "pattern": len(PATTERNS)}
 BACKGROUND_NAMES = tuple(BACKGROUNDS)
 COLOUR_NAMES = tuple(COLOURS)
+#: the object attributes the semantic head reads from each cell of the scene grid, and their values
+CELL_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "shape": SHAPES,
+    "colour": COLOUR_NAMES,
+    "size": SIZES,
+    "pattern": PATTERNS,
+}
+HEADS = {name: len(values) for name, values in CELL_ATTRIBUTES.items()}
 
 
 def pixels_of(images: list) -> torch.Tensor:
@@ -38,6 +45,15 @@ def pixels_of(images: list) -> torch.Tensor:
     return torch.from_numpy(
         np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])
     ).permute(0, 3, 1, 2)
+
+
+def cell_features(feats: torch.Tensor) -> torch.Tensor:
+    """(B, 64, F) features -> (B, 9, F): the 8x8 grid averaged over the scene's 3x3 cells (in
+    ``POSITIONS`` order)."""
+    b, n, c = feats.shape
+    side = int(n**0.5)
+    grid = feats.transpose(1, 2).reshape(b, c, side, side)
+    return F.adaptive_avg_pool2d(grid, 3).flatten(2).transpose(1, 2)
 
 
 class VisionObjective(nn.Module):
@@ -67,23 +83,25 @@ class VisionObjective(nn.Module):
         feats = self.vision(batch["pixels"])  # (B, 64, F)
         b, _, c = feats.shape
         grid = feats.transpose(1, 2).reshape(b, c, 8, 8)
-        cells = F.adaptive_avg_pool2d(grid, 3).flatten(2).transpose(1, 2)  # (B, 9, F)
-        logits = self.cell_head(cells)  # (B, 9, 1 + sum heads)
+        logits = self.cell_head(cell_features(feats))  # (B, 9, 1 + sum heads)
         semantic = batch["semantic"]  # (B,) 1 where attribute targets apply
         present = batch["present"]  # (B, 9) float
         attr_loss = F.binary_cross_entropy_with_logits(
             logits[..., 0], present, reduction="none"
         ).mean(1)
         offset = 1
+        logged: dict[str, torch.Tensor] = {}
         for name, k in HEADS.items():
             target = batch[name]  # (B, 9) long, -100 where no object
+            head = logits[..., offset : offset + k]
             ce = F.cross_entropy(
-                logits[..., offset : offset + k].reshape(-1, k),
-                target.reshape(-1),
-                ignore_index=-100,
-                reduction="none",
+                head.reshape(-1, k), target.reshape(-1), ignore_index=-100, reduction="none"
             ).reshape(b, 9)
             attr_loss = attr_loss + ce.sum(1) / present.sum(1).clamp(min=1)
+            # the head's accuracy on this batch's rendered objects: is the attribute in there yet?
+            scored = (target >= 0) & (semantic[:, None] > 0)
+            hits = (head.argmax(-1) == target) & scored
+            logged[f"{name}_acc"] = hits.sum() / scored.sum().clamp(min=1)
             offset += k
         scene_logits = self.scene_head(feats.mean(1))
         nb = len(BACKGROUNDS)
@@ -102,7 +120,8 @@ class VisionObjective(nn.Module):
         rms = feats.pow(2).mean().sqrt()
         scale = (rms - 1).pow(2)
         loss = attr_loss + 5.0 * recon + scale
-        return loss, {"attributes": attr_loss, "recon_l1": recon, "feature_rms": rms}
+        logged.update(attributes=attr_loss, recon_l1=recon, feature_rms=rms)
+        return loss, logged
 
 
 def make_vision_batch(
@@ -128,13 +147,12 @@ def make_vision_batch(
     }
     present = torch.zeros(batch_size, 9)
     targets = {name: torch.full((batch_size, 9), -100, dtype=torch.long) for name in HEADS}
-    vocab = {"shape": SHAPES, "colour": COLOUR_NAMES, "size": SIZES, "pattern": PATTERNS}
     for i, (scene, _) in enumerate(rows):
         for obj in scene.objects:
             cell = POSITIONS.index(obj.position)
             present[i, cell] = 1
             for name in HEADS:
-                targets[name][i, cell] = vocab[name].index(getattr(obj, name))
+                targets[name][i, cell] = CELL_ATTRIBUTES[name].index(getattr(obj, name))
     batch["present"] = present
     batch.update(targets)
     batch["background"] = torch.tensor([BACKGROUND_NAMES.index(s.background) for s, _ in rows])

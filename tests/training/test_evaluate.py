@@ -42,15 +42,7 @@ def blank() -> Image.Image:
 
 
 # --- end to end -----------------------------------------------------------------------------
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a busy 2-core machine more threads spin against each other."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
-def test_cli_evaluates_a_random_model_on_heldout_samples(tmp_path, capsys, one_thread):
+def test_cli_evaluates_a_random_model_on_heldout_samples(tmp_path, capsys, keep_threads):
     folder = make_random_model_folder(tmp_path / "tiny", seed=0)
     out = tmp_path / "eval" / "report.json"
     argv = ["--model", str(folder), "--out", str(out), "--n", "1", "--psr-seeds", "2"]
