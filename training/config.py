@@ -79,6 +79,8 @@ class TrainingPlan:
     feature_noise: float = 0.1  # UNet conditioning noise (robust to regression error)
     condition_dropout: float = 0.1  # UNet trained unconditioned this often, for CFG
     vae_crop: float = 0.5  # VAE trained on random crops of this fraction of the image side
+    # train only the VAE's decoder: its encoder, so the UNet's latent space, stays as it is
+    vae_decoder_only: bool = False
     extra: dict[str, float] = field(default_factory=dict)
 
     def stage(self, name: str) -> StageConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -14,13 +15,6 @@ from training.loop import host_batches
 from training.model_card import card
 from training.reproduce import main, vae_batch
 from training.stage1_decoder import render_batch
-
-
-@pytest.fixture
-def keep_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", sorted(PLANS))
@@ -135,7 +129,69 @@ def test_unet_objective_learns_either_prediction_type(prediction, keep_threads):
         losses.append(loss.item())
     assert losses[-1] < 0.85 * losses[0], losses
     # and the engine samples with the trained prediction type
-    images = model.decoder.sample(
-        batch["features"][:1], seeds=[0], steps=2, guidance=2.0, size=64
-    )
+    images = model.decoder.sample(batch["features"][:1], seeds=[0], steps=2, guidance=2.0, size=64)
     assert images.shape == (1, 3, 64, 64) and torch.isfinite(images).all()
+
+
+def test_a_budget_cut_scales_every_stage_but_stage_zero():
+    from training.reproduce import budget_steps
+
+    gpu = plan("gpu")
+    per_step = {"vision": 0.02, "vae": 0.05, "unet": 0.1, "mllm": 0.2, "sft": 0.2}
+
+    def seconds(p: TrainingPlan) -> float:
+        return sum(p.stage(s).steps * t for s, t in per_step.items())
+
+    full = seconds(gpu)
+    cut = budget_steps(gpu, per_step, full / 10)
+    assert cut.vision == gpu.vision  # the features every later stage reads are not cut
+    assert cut.unet.steps < gpu.unet.steps / 10  # the others pay for it, in the same ratio
+    assert cut.mllm.steps / cut.unet.steps == pytest.approx(gpu.mllm.steps / gpu.unet.steps, 0.01)
+    assert seconds(cut) == pytest.approx(full / 10, rel=0.01)
+    # a budget stage 0 alone would mostly fill: one factor for all
+    tight = budget_steps(gpu, per_step, 1.5 * gpu.vision.steps * per_step["vision"])
+    assert tight.vision.steps < gpu.vision.steps
+    assert tight.unet.steps / tight.vision.steps == pytest.approx(
+        gpu.unet.steps / gpu.vision.steps, 0.02
+    )
+    # more time than the plan needs: every stage grows, stage 0 too
+    grown = budget_steps(gpu, per_step, 2 * full)
+    assert grown.vision.steps == 2 * gpu.vision.steps and grown.sft.steps == 2 * gpu.sft.steps
+
+
+def test_a_decoder_only_vae_run_keeps_the_encoder_and_its_latent_scale(tmp_path, keep_threads):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(["--plan", "smoke", "--out", str(first), "--export", "", "--stages", "vae"])
+    second.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        shutil.copy(first / name, second / name)
+    sharpen = dataclasses.replace(plan("smoke"), name="sharpen", vae_decoder_only=True, seed=1)
+    (second / "plan.json").write_text(sharpen.to_json())
+    main(
+        [
+            "--plan",
+            str(second / "plan.json"),
+            "--out",
+            str(second),
+            "--export",
+            "",
+            "--stages",
+            "vae",
+        ]
+    )
+    before, after = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    vae = "decoder.vae."
+    encoder = [k for k in before if k.startswith((vae + "encoder.", vae + "quant_conv."))]
+    decoder = [k for k in before if k.startswith(vae + "decoder.")]
+    assert encoder and decoder
+    assert all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)
+    scale = json.loads((second / "vae" / "scale.json").read_text())["scaling_factor"]
+    assert scale == json.loads((first / "vae" / "scale.json").read_text())["scaling_factor"]
+    text = card([first, second], None, make_random_model_folder(tmp_path / "model"))
+    assert "| first (smoke) | 1a · VAE |" in text
+    assert "| second (sharpen) | 1a · VAE decoder (encoder frozen) |" in text
