@@ -9,7 +9,8 @@ model's default steps and guidance. The judge then reads each drawing:
 
 * ``vae``: the share of VAE reconstructions (encode -> decode) the judge reads as the scene;
 * ``detokenizer``: the share of drawings from true features read as the scene;
-* ``*_attributes``: per attribute, the share of objects read right (a softer view of the same).
+* ``*_attributes``: per attribute, the share of objects read right (a softer view of the same);
+* ``*_psnr``: the mean PSNR (dB) against the render, how close in pixels.
 
 The LLM can only do as well as ``detokenizer`` on text-to-image; a low ``vae`` caps both.
 """
@@ -32,6 +33,7 @@ from training.data.judge import parse_scene
 from training.data.render import render_scene
 from training.data.scoring import attribute_accuracy, scene_match
 from training.data.splits import sample_scene
+from training.evaluate import psnr
 from training.stage0_vision import pixels_of
 
 
@@ -83,6 +85,9 @@ def check_decoder(
         pairs = [(s, parse_scene(im)) for s, im in zip(scenes, images, strict=True)]
         return {k: round(v, 4) for k, v in attribute_accuracy(pairs).items()}
 
+    def mean_psnr(images: list[Image.Image]) -> float:
+        return round(sum(psnr(im, r) for im, r in zip(images, renders, strict=True)) / n, 2)
+
     return {
         "n": n,
         "steps": steps,
@@ -92,6 +97,8 @@ def check_decoder(
         "detokenizer": share(drawn),
         "vae_attributes": attributes(recon),
         "detokenizer_attributes": attributes(drawn),
+        "vae_psnr": mean_psnr(recon),
+        "detokenizer_psnr": mean_psnr(drawn),
     }
 
 

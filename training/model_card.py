@@ -98,6 +98,10 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
             "|---|---:|---:|",
             f"| whole scene | {decoder['vae']:.2f} | {decoder['detokenizer']:.2f} |",
         ]
+        if "vae_psnr" in decoder:
+            lines.append(
+                f"| PSNR (dB) | {decoder['vae_psnr']:.1f} | {decoder['detokenizer_psnr']:.1f} |"
+            )
         for name, value in decoder["vae_attributes"].items():
             drawn = decoder["detokenizer_attributes"].get(name, float("nan"))
             lines.append(f"| {name} | {value:.2f} | {drawn:.2f} |")

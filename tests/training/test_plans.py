@@ -98,6 +98,10 @@ def test_check_decoder_scores_shares_of_heldout_scenes(tmp_path, keep_threads):
         assert 0.0 <= result[key] <= 1.0
     assert result["ceiling"] >= 2 / 3  # the judge reads clean renders
     assert result["detokenizer"] == 0.0  # random weights draw nothing it can read
+    assert 0.0 < result["vae_psnr"] < 30.0 and 0.0 < result["detokenizer_psnr"] < 30.0
+    text = card([], None, folder, checks={"decoder": result})
+    assert f"| whole scene | {result['vae']:.2f} | 0.00 |" in text
+    assert f"| PSNR (dB) | {result['vae_psnr']:.1f} |" in text
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
