@@ -47,13 +47,16 @@ def pixels_of(images: list) -> torch.Tensor:
     ).permute(0, 3, 1, 2)
 
 
-def cell_features(feats: torch.Tensor) -> torch.Tensor:
-    """(B, 64, F) features -> (B, 9, F): the 8x8 grid averaged over the scene's 3x3 cells (in
-    ``POSITIONS`` order)."""
+def cell_features(feats: torch.Tensor, reduce: str = "mean") -> torch.Tensor:
+    """(B, N, F) features of a square token grid -> (B, 9, F): the grid averaged (``mean``) or
+    max-pooled (``max``) over the scene's 3x3 cells, in ``POSITIONS`` order."""
     b, n, c = feats.shape
     side = int(n**0.5)
     grid = feats.transpose(1, 2).reshape(b, c, side, side)
-    return F.adaptive_avg_pool2d(grid, 3).flatten(2).transpose(1, 2)
+    if reduce not in ("mean", "max"):
+        raise ValueError(f"reduce must be 'mean' or 'max', not {reduce!r}")
+    pool = F.adaptive_avg_pool2d if reduce == "mean" else F.adaptive_max_pool2d
+    return pool(grid, 3).flatten(2).transpose(1, 2)
 
 
 class VisionObjective(nn.Module):

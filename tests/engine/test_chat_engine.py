@@ -158,6 +158,8 @@ def test_history_user_turns_are_phrased_with_their_task_as_in_training():
     from engine.template import TemplateTurn
 
     turn = api.Turn.user("make it red", api.ImagePart(photo()), task=api.Task.EDIT)
-    assert _template_turn(turn) == TemplateTurn(api.Role.USER, (api.ImageRole.IMAGE, "Edit the image: make it red"))
+    assert _template_turn(turn) == TemplateTurn(
+        api.Role.USER, (api.ImageRole.IMAGE, "Edit the image: make it red")
+    )
     plain = api.Turn.user("Edit the image: make it red")  # already phrased text stays as it is
     assert _template_turn(plain).parts == ("Edit the image: make it red",)
