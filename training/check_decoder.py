@@ -25,10 +25,11 @@ import sys
 import torch
 from PIL import Image
 
+from engine.api import RuntimeRequest
 from engine.errors import WeGenError
 from engine.folder import load_model_folder
 from engine.model import WeGenModel
-from engine.runtime import Runtime
+from engine.runtime import select_runtime
 from training.data.judge import parse_scene
 from training.data.render import render_scene
 from training.data.scoring import attribute_accuracy, scene_match
@@ -40,6 +41,17 @@ from training.stage0_vision import pixels_of
 def to_images(pixels: torch.Tensor) -> list[Image.Image]:
     arr = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(a) for a in arr]
+
+
+def load_for_check(folder: str, device: str) -> WeGenModel:
+    """A model folder in float32 on ``device`` ("auto" picks the best), in eval mode; a folder or
+    device that will not do ends the command with the reason."""
+    try:
+        runtime = select_runtime(RuntimeRequest(device=device, precision="fp32"))
+        model, _ = load_model_folder(folder, runtime)
+    except WeGenError as e:
+        sys.exit(f"cannot load {folder}: {e}")
+    return model.eval()
 
 
 @torch.no_grad()
@@ -113,14 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     ap.add_argument("--guidance", type=float, help="de-tokenizer CFG (default: the model's)")
     args = ap.parse_args(argv)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        model, _ = load_model_folder(args.model, Runtime(torch.device(device), torch.float32))
-    except WeGenError as e:
-        sys.exit(f"cannot load {args.model}: {e}")
-    model.eval()
+    model = load_for_check(args.model, args.device)
     print(
         json.dumps(
             check_decoder(model, args.n, args.seed, steps=args.steps, guidance=args.guidance)

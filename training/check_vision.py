@@ -29,10 +29,8 @@ from collections.abc import Sequence
 
 import torch
 
-from engine.errors import WeGenError
-from engine.folder import load_model_folder
-from engine.runtime import Runtime
 from engine.vision import VisionEncoder
+from training.check_decoder import load_for_check
 from training.data.render import render_scene
 from training.data.splits import sample_scene
 from training.data.world import POSITIONS, STYLES, Scene
@@ -77,17 +75,20 @@ def probe_rows(
     return {name: (torch.stack(x), torch.tensor(y)) for name, (x, y) in rows.items()}
 
 
+def _with_bias(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], 1)
+
+
 def fit_probe(x: torch.Tensor, y: torch.Tensor, classes: int, ridge: float = RIDGE) -> torch.Tensor:
     """Ridge regression from ``x`` (N, F) to one-hot ``y``: weights (F + 1, classes), bias last."""
-    xa = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], 1)
+    xa = _with_bias(x)
     target = torch.nn.functional.one_hot(y, classes).double()
     gram = xa.T @ xa + ridge * torch.eye(xa.shape[1], dtype=torch.float64)
     return torch.linalg.solve(gram, xa.T @ target)
 
 
 def probe_accuracy(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
-    xa = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], 1)
-    return float(((xa @ weights).argmax(1) == y).double().mean())
+    return float(((_with_bias(x) @ weights).argmax(1) == y).double().mean())
 
 
 def check_vision(vision: VisionEncoder, n: int = 1500, n_eval: int = 300, seed: int = 0) -> dict:
@@ -124,13 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     args = ap.parse_args(argv)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        model, _ = load_model_folder(args.model, Runtime(torch.device(device), torch.float32))
-    except WeGenError as e:
-        sys.exit(f"cannot load {args.model}: {e}")
+    model = load_for_check(args.model, args.device)
     try:
         print(json.dumps(check_vision(model.vision, args.n, args.n_eval, args.seed)))
     except ValueError as e:

@@ -22,7 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.api import RuntimeRequest
 from engine.config import wegen_tiny
+from engine.errors import WeGenError
+from engine.runtime import select_runtime
 from engine.vision import VisionEncoder
 from training.stage0_vision import CELL_ATTRIBUTES, cell_features, make_vision_batch
 
@@ -102,11 +105,19 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch < 1 or args.every < 1:
         ap.error("--steps, --batch and --every must be at least 1")
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = select_runtime(RuntimeRequest(device=args.device, precision="fp32")).device
+    except WeGenError as e:
+        ap.error(str(e))
     curve = shape_learning(
-        args.tower, args.readout, args.steps, args.batch, args.every, args.lr, args.seed, device
+        args.tower,
+        args.readout,
+        args.steps,
+        args.batch,
+        args.every,
+        args.lr,
+        args.seed,
+        str(device),
     )
     print(json.dumps({"tower": args.tower, "readout": args.readout, "curve": curve}))
 
