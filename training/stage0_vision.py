@@ -6,6 +6,10 @@ small EVA ourselves with two heads that are discarded afterwards:
 * a semantic head: from the 8x8 feature grid pooled to the 3x3 scene grid, predict for every
   cell whether it holds an object and that object's shape, colour, size and pattern, and from the
   mean feature the background and drawing style;
+* a token head: from each of the 64 features alone, the share of its 16x16-pixel patch that
+  each shape, colour, size and pattern covers (the rest is background). This dense, local target
+  is what makes the tower learn shape: read through the cell means alone, a ViT learns colour in a
+  few hundred steps but shape barely (``training.shape_learning``);
 * a reconstruction head: a small upsampling decoder that redraws the input from the 64 features.
 A penalty keeps the feature RMS near 1, the scale the projectors and the de-tokenizer expect.
 Inputs are clean renders, degraded renders and condition maps (all three reach the encoder in
@@ -21,12 +25,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.template import NUM_IMAGE_TOKENS
 from engine.vision import VisionEncoder
 from training.data.conditions import render_condition
 from training.data.degrade import degrade, sample_degradations
-from training.data.render import render_scene
+from training.data.render import object_coverage, render_scene
 from training.data.splits import sample_scene
-from training.data.world import BACKGROUNDS, COLOURS, PATTERNS, POSITIONS, SHAPES, SIZES, STYLES
+from training.data.world import (
+    BACKGROUNDS,
+    COLOURS,
+    PATTERNS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    STYLES,
+    Scene,
+)
 
 BACKGROUND_NAMES = tuple(BACKGROUNDS)
 COLOUR_NAMES = tuple(COLOURS)
@@ -66,6 +80,7 @@ class VisionObjective(nn.Module):
         width = vision.config.width
         self.cell_head = nn.Linear(width, 1 + sum(HEADS.values()))
         self.scene_head = nn.Linear(width, len(BACKGROUNDS) + len(STYLES))
+        self.token_head = nn.Linear(width, sum(1 + k for k in HEADS.values()))
         chans = (128, 96, 64, 32)
         layers: list[nn.Module] = [nn.Conv2d(width, chans[0], 1)]
         size = 8
@@ -106,6 +121,9 @@ class VisionObjective(nn.Module):
             hits = (head.argmax(-1) == target) & scored
             logged[f"{name}_acc"] = hits.sum() / scored.sum().clamp(min=1)
             offset += k
+        dense = token_loss(self.token_head(feats), batch, logged)
+        logged["token_loss"] = (dense * semantic).sum() / semantic.sum().clamp(min=1)
+        attr_loss = attr_loss + dense
         scene_logits = self.scene_head(feats.mean(1))
         nb = len(BACKGROUNDS)
         attr_loss = attr_loss + F.cross_entropy(
@@ -125,6 +143,40 @@ class VisionObjective(nn.Module):
         loss = attr_loss + 5.0 * recon + scale
         logged.update(attributes=attr_loss, recon_l1=recon, feature_rms=rms)
         return loss, logged
+
+
+def token_loss(
+    logits: torch.Tensor, batch: dict[str, torch.Tensor], logged: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """Per sample, the token head's cross-entropy against the coverage shares, summed over the
+    attributes and averaged over the 64 tokens; logs each attribute's accuracy on the tokens an
+    object covers at least half of."""
+    offset = 0
+    loss = logits.new_zeros(logits.shape[0])
+    semantic = batch["semantic"][:, None] > 0
+    for name, k in HEADS.items():
+        share = batch[f"{name}_tokens"]  # (B, 64, 1 + k): background first
+        head = logits[..., offset : offset + 1 + k]
+        loss = loss - (share * F.log_softmax(head, -1)).sum(-1).mean(1)
+        scored = (share[..., 1:].max(-1).values >= 0.5) & semantic
+        hits = (head.argmax(-1) == share.argmax(-1)) & scored
+        logged[f"{name}_token_acc"] = hits.sum() / scored.sum().clamp(min=1)
+        offset += 1 + k
+    return loss
+
+
+def token_targets(scene: Scene, grid: int = 8) -> dict[str, torch.Tensor]:
+    """Per attribute, (grid * grid, 1 + values): the share of each patch of a ``grid`` x ``grid``
+    partition that is background or covered by an object with each value, row-major."""
+    cover = torch.from_numpy(object_coverage(scene, grid)).flatten(1)  # (objects, grid*grid)
+    out = {}
+    for name, values in CELL_ATTRIBUTES.items():
+        share = torch.zeros(grid * grid, 1 + len(values))
+        for obj, c in zip(scene.objects, cover, strict=True):
+            share[:, 1 + values.index(getattr(obj, name))] += c
+        share[:, 0] = (1 - share[:, 1:].sum(1)).clamp(min=0)
+        out[name] = share
+    return out
 
 
 def make_vision_batch(
@@ -158,6 +210,10 @@ def make_vision_batch(
                 targets[name][i, cell] = CELL_ATTRIBUTES[name].index(getattr(obj, name))
     batch["present"] = present
     batch.update(targets)
+    side = int(NUM_IMAGE_TOKENS**0.5)
+    tokens = [token_targets(scene, side) for scene, _ in rows]
+    for name in HEADS:
+        batch[f"{name}_tokens"] = torch.stack([t[name] for t in tokens])
     batch["background"] = torch.tensor([BACKGROUND_NAMES.index(s.background) for s, _ in rows])
     batch["style"] = torch.tensor([STYLES.index(s.style) for s, _ in rows])
     return batch

@@ -116,6 +116,23 @@ def shape_mask(shape: str, size: tuple[int, int], centre, diameter: float) -> np
     return cover >= 127.5
 
 
+def object_coverage(scene: Scene, grid: int, samples: int = 32) -> np.ndarray:
+    """(objects, grid, grid) float32: the share of each cell of a ``grid`` x ``grid`` partition of
+    the image that each object's silhouette covers (``samples`` x ``samples`` points per cell).
+
+    Objects never overlap, so the shares of one cell sum to at most 1; the rest is background.
+    """
+    side = grid * samples
+    out = np.zeros((len(scene.objects), grid, grid), np.float32)
+    for i, obj in enumerate(scene.objects):
+        img = Image.new("L", (side, side), 0)
+        centre = (obj.centre[0] * side, obj.centre[1] * side)
+        draw_shape(ImageDraw.Draw(img), obj.shape, centre, obj.diameter * side)
+        cover = np.asarray(img, np.float32) / 255.0
+        out[i] = cover.reshape(grid, samples, grid, samples).mean(axis=(1, 3))
+    return out
+
+
 # --- background and objects -----------------------------------------------------------------
 def background_array(name: str, size: int) -> np.ndarray:
     """(size, size, 3) float32 in 0..255: a vertical gradient from top to bottom colour."""
