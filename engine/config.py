@@ -90,9 +90,20 @@ class VisionConfig:
     norm_eps: float = 1e-6
     mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)  # CLIP normalisation
     std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
+    # wegen-tiny only (EVA-CLIP embeds each patch linearly): the patch embedding as 3x3 stride-2
+    # convolutions of these widths (log2(patch_size) of them), then a 1x1 one to ``width``. A
+    # tower trained from scratch on little data learns shape far sooner with it
+    # (training/shape_learning.py).
+    conv_stem: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _positive(self, "image_size", "patch_size", "width", "depth", "num_heads")
+        if self.conv_stem and 2 ** len(self.conv_stem) != self.patch_size:
+            raise ValueError(
+                f"vision: a conv stem of {len(self.conv_stem)} stride-2 layers makes "
+                f"{2 ** len(self.conv_stem)}-pixel patches, not {self.patch_size}; give it "
+                f"log2(patch_size) widths"
+            )
         grid = self.image_size // self.patch_size
         side = round(NUM_IMAGE_TOKENS**0.5)
         if self.image_size % self.patch_size or grid % side:
@@ -298,8 +309,16 @@ def wegen_tiny() -> WeGenConfig:
             num_kv_heads=4,
             max_positions=1024,
         ),
+        # a conv stem (EVA-CLIP: a linear patch embedding): trained from scratch on little data,
+        # the small ViT learns shape sooner with it (training/shape_learning.py)
         vision=VisionConfig(
-            image_size=128, patch_size=8, width=192, depth=4, num_heads=3, mlp_ratio=4.0
+            image_size=128,
+            patch_size=8,
+            width=192,
+            depth=4,
+            num_heads=3,
+            mlp_ratio=4.0,
+            conv_stem=(32, 64, 128),
         ),
         unet=UNetConfig(
             block_out_channels=(32, 64, 128),

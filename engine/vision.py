@@ -22,6 +22,14 @@ from engine.images import to_model_input
 from engine.template import NUM_IMAGE_TOKENS
 
 
+def conv_stem(widths: tuple[int, ...], width: int) -> nn.Sequential:
+    """3x3 stride-2 convolutions (GELU after each) of ``widths``, then a 1x1 one to ``width``."""
+    layers: list[nn.Module] = []
+    for a, b in zip((3, *widths), widths, strict=False):
+        layers += [nn.Conv2d(a, b, 3, 2, 1), nn.GELU()]
+    return nn.Sequential(*layers, nn.Conv2d(widths[-1], width, 1))
+
+
 class VisionEncoder(nn.Module):
     def __init__(self, config: VisionConfig) -> None:
         super().__init__()
@@ -40,6 +48,9 @@ class VisionEncoder(nn.Module):
             num_classes=0,
             global_pool="token",
         )
+        if config.conv_stem:
+            # same (B, width, grid, grid) output as the linear patch embedding it replaces
+            self.tower.patch_embed.proj = conv_stem(config.conv_stem, config.width)
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 

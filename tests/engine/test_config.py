@@ -66,3 +66,30 @@ def test_7b_preset_has_the_official_dimensions():
     assert counts["unet"] == 2_525_520_644  # the official stage-1 UNet (reference manifest)
     assert counts["vision"] == 4_350_208_256 - 64 * 1792  # EVA-E less the 64 dropped key biases
     assert counts["projectors"] == 2 * 4096 * 1792
+
+
+def test_a_conv_stem_replaces_the_patch_embedding_and_round_trips(tmp_path):
+    from dataclasses import replace
+
+    from engine.vision import VisionEncoder
+
+    tiny = preset("wegen-tiny")
+    assert tiny.vision.conv_stem  # the preset trains with one; EVA-CLIP has none
+    cfg = replace(tiny, vision=replace(tiny.vision, conv_stem=(8, 16, 32)))
+    cfg.save(tmp_path / "config.json")
+    assert WeGenConfig.load(tmp_path / "config.json") == cfg
+    torch.manual_seed(0)
+    plain = VisionEncoder(replace(tiny.vision, conv_stem=()))
+    stem = VisionEncoder(cfg.vision)
+    pixels = torch.rand(2, 3, 128, 128)
+    assert stem(pixels).shape == plain(pixels).shape == (2, 64, tiny.vision.width)
+    keys = set(stem.state_dict()) - set(plain.state_dict())
+    assert keys and all(k.startswith("tower.patch_embed.proj.") for k in keys)
+    # the stem sees neighbouring patches: a change in one patch reaches the next token
+    bumped = pixels.clone()
+    bumped[:, :, :, 7] += 0.5  # the last pixel column of the first 8-pixel patches
+    grid = lambda enc, x: enc.tower.patch_embed(x)  # noqa: E731
+    assert not torch.allclose(grid(stem, pixels)[:, 1], grid(stem, bumped)[:, 1])
+    assert torch.allclose(grid(plain, pixels)[:, 1], grid(plain, bumped)[:, 1])
+    with pytest.raises(ValueError, match="log2"):
+        replace(tiny.vision, conv_stem=(8, 16))
