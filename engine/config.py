@@ -91,9 +91,9 @@ class VisionConfig:
     mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)  # CLIP normalisation
     std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
     # wegen-tiny only (EVA-CLIP embeds each patch linearly): the patch embedding as 3x3 stride-2
-    # convolutions of these widths (log2(patch_size) of them), then a 1x1 one to ``width``. A
-    # tower trained from scratch on little data learns shape far sooner with it
-    # (training/shape_learning.py).
+    # convolutions of these widths (log2(patch_size) of them), then a 1x1 one to ``width``. With
+    # stage 0's token head, a tower trained from scratch on little data learns shape sooner with
+    # it (training/shape_learning.py, the wegen-tiny model card).
     conv_stem: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -310,7 +310,7 @@ def wegen_tiny() -> WeGenConfig:
             max_positions=1024,
         ),
         # a conv stem (EVA-CLIP: a linear patch embedding): trained from scratch on little data,
-        # the small ViT learns shape sooner with it (training/shape_learning.py)
+        # the small ViT learns shape sooner with it and stage 0's token head
         vision=VisionConfig(
             image_size=128,
             patch_size=8,

@@ -34,7 +34,12 @@ from engine.errors import WeGenError
 from engine.runtime import select_runtime
 from engine.vision import VisionEncoder
 from training.check_vision import check_vision
-from training.stage0_vision import CELL_ATTRIBUTES, cell_features, make_vision_batch
+from training.stage0_vision import (
+    CELL_ATTRIBUTES,
+    cell_features,
+    make_vision_batch,
+    token_scores,
+)
 
 TOWERS = ("vit", "cnn")
 READOUTS = ("mean", "max", "dense")
@@ -95,13 +100,9 @@ def shape_learning(
         semantic = batch["semantic"][:, None].to(device) > 0
         if readout == "dense":
             logits = head(feats)  # (B, 64, 1 + shapes)
-            share = batch["shape_tokens"].to(device)
-            per_token = -(share * F.log_softmax(logits, -1)).sum(-1)
+            per_token, target = token_scores(logits, batch["shape_tokens"].to(device), semantic)
             weight = semantic.expand_as(per_token).float()
             loss = (per_token * weight).sum() / weight.sum().clamp(min=1)
-            target = share.argmax(-1).masked_fill(
-                (share[..., 1:].max(-1).values < 0.5) | ~semantic, -100
-            )
         else:
             target = batch["shape"].to(device).masked_fill(~semantic, -100)
             logits = head(cell_features(feats, readout))

@@ -7,9 +7,10 @@ small EVA ourselves with two heads that are discarded afterwards:
   cell whether it holds an object and that object's shape, colour, size and pattern, and from the
   mean feature the background and drawing style;
 * a token head: from each of the 64 features alone, the share of its 16x16-pixel patch that
-  each shape, colour, size and pattern covers (the rest is background). This dense, local target
-  is what makes the tower learn shape: read through the cell means alone, a ViT learns colour in a
-  few hundred steps but shape barely (``training.shape_learning``);
+  each shape, colour, size and pattern covers (the rest is background). A dense, local target:
+  read through the cell means alone, a ViT learns colour in a few hundred steps but shape barely;
+  with the preset's conv stem and this head it learns shape too (``training.shape_learning``,
+  the model card);
 * a reconstruction head: a small upsampling decoder that redraws the input from the 64 features.
 A penalty keeps the feature RMS near 1, the scale the projectors and the de-tokenizer expect.
 Inputs are clean renders, degraded renders and condition maps (all three reach the encoder in
@@ -155,14 +156,26 @@ def token_loss(
     loss = logits.new_zeros(logits.shape[0])
     semantic = batch["semantic"][:, None] > 0
     for name, k in HEADS.items():
-        share = batch[f"{name}_tokens"]  # (B, 64, 1 + k): background first
         head = logits[..., offset : offset + 1 + k]
-        loss = loss - (share * F.log_softmax(head, -1)).sum(-1).mean(1)
-        scored = (share[..., 1:].max(-1).values >= 0.5) & semantic
-        hits = (head.argmax(-1) == share.argmax(-1)) & scored
+        ce, target = token_scores(head, batch[f"{name}_tokens"], semantic)
+        loss = loss + ce.mean(1)
+        scored = target >= 0
+        hits = (head.argmax(-1) == target) & scored
         logged[f"{name}_token_acc"] = hits.sum() / scored.sum().clamp(min=1)
         offset += 1 + k
     return loss
+
+
+def token_scores(
+    logits: torch.Tensor, share: torch.Tensor, semantic: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and coverage shares (B, 64, 1 + values), background first, and which samples carry
+    attribute targets (B, 1) -> each token's cross-entropy against its shares (B, 64), and the
+    value an object covers at least half of the token with (B, 64; -100 elsewhere and where the
+    sample has no targets), to score accuracy on."""
+    ce = -(share * F.log_softmax(logits, -1)).sum(-1)
+    target = share.argmax(-1).masked_fill((share[..., 1:].max(-1).values < 0.5) | ~semantic, -100)
+    return ce, target
 
 
 def token_targets(scene: Scene, grid: int = 8) -> dict[str, torch.Tensor]:
