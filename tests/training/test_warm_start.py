@@ -1,0 +1,72 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.bundled import BUNDLED_DIR
+from engine.config import WeGenConfig, wegen_tiny
+from engine.model import WeGenModel
+from training.loop import stage_done
+from training.warm_start import main, warm_start
+
+
+@pytest.fixture(scope="module")
+def tower(tmp_path_factory):
+    """A run folder holding only a vision tower of the preset's shape (the stem included)."""
+    folder = tmp_path_factory.mktemp("tower")
+    torch.manual_seed(7)
+    state = WeGenModel(wegen_tiny()).state_dict()
+    save_file(
+        {k: v.contiguous() for k, v in state.items() if k.startswith("vision.")},
+        str(folder / "model.safetensors"),
+    )
+    return folder
+
+
+def test_takes_the_tower_from_one_folder_and_the_rest_from_the_base(tmp_path, tower):
+    out = tmp_path / "run"
+    result = warm_start(out, BUNDLED_DIR, [("vision.", tower)], ("vae",))
+    assert result.fresh == ()
+    state = load_file(out / "model.safetensors")
+    base = load_file(BUNDLED_DIR / "model.safetensors")
+    source = load_file(tower / "model.safetensors")
+    vision = [k for k in state if k.startswith("vision.")]
+    assert vision and all(torch.equal(state[k], source[k]) for k in vision)
+    rest = [k for k in state if not k.startswith("vision.")]
+    assert all(torch.equal(state[k], base[k].float()) for k in rest)
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    assert result.sources == {str(BUNDLED_DIR): len(rest), str(tower): len(vision)}
+    config = WeGenConfig.load(out / "config.json")
+    assert config.vision.conv_stem == wegen_tiny().vision.conv_stem
+    # the kept autoencoder keeps its latent scale, and reproduce will skip its stage
+    bundled_scale = WeGenConfig.load(BUNDLED_DIR / "config.json").vae.scaling_factor
+    assert config.vae.scaling_factor == bundled_scale
+    assert json.loads((out / "vae" / "scale.json").read_text())["scaling_factor"] == bundled_scale
+    assert stage_done(out, "vae") and not stage_done(out, "vision")
+    assert (out / "tokenizer.json").read_bytes() == (BUNDLED_DIR / "tokenizer.json").read_bytes()
+    # the folder loads into the preset's model as reproduce loads it
+    WeGenModel(config).load_state_dict(state)
+
+
+def test_tensors_no_source_has_start_fresh_and_are_listed(tmp_path):
+    # the bundled tower predates the conv stem: its linear patch embedding does not fit
+    result = warm_start(tmp_path / "run", BUNDLED_DIR)
+    assert result.fresh and all(
+        k.startswith("vision.tower.patch_embed.proj.") for k in result.fresh
+    )
+    assert any(k.endswith(".0.weight") for k in result.fresh)
+
+
+def test_refuses_to_overwrite_a_run_and_names_bad_input(tmp_path, tower, capsys):
+    out = tmp_path / "run"
+    warm_start(out, BUNDLED_DIR, [("vision.", tower)])
+    with pytest.raises(ValueError, match="already holds a run"):
+        warm_start(out, BUNDLED_DIR)
+    with pytest.raises(ValueError, match="unknown stage"):
+        warm_start(tmp_path / "other", BUNDLED_DIR, done=("vea",))
+    with pytest.raises(SystemExit, match="no folder"):
+        main(["--out", str(tmp_path / "x"), "--base", str(tmp_path / "missing")])
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "y"), "--base", str(BUNDLED_DIR), "--take", "vision"])
+    assert "PREFIX=FOLDER" in capsys.readouterr().err
