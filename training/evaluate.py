@@ -93,7 +93,13 @@ from engine.template import (
 from training.data.captions import NUMBER_WORDS, Brief
 from training.data.judge import ParsedScene, parse_scene
 from training.data.samples import Sample
-from training.data.scoring import diversity, preservation, scene_match, untouched
+from training.data.scoring import (
+    attribute_hits,
+    diversity,
+    preservation,
+    scene_match,
+    untouched,
+)
 from training.data.tasks import fits_split, plan_sample
 from training.data.world import ObjectSpec, Scene
 
@@ -593,6 +599,18 @@ class Report:
     def failures(self) -> list[str]:
         return [f for item in self.items for f in item.get("failures", [])]
 
+    def attribute_accuracy(self, capability: str) -> dict[str, float]:
+        """Per attribute, the share read right in ``capability``'s drawings (objects for object
+        attributes, images for count, background and style); empty when no item has them."""
+        correct: Counter[str] = Counter()
+        total: Counter[str] = Counter()
+        for item in self.items:
+            if item["capability"] == capability:
+                for name, (c, t) in item.get("attributes", {}).items():
+                    correct[name] += c
+                    total[name] += t
+        return {name: correct[name] / total[name] for name in total if total[name]}
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["metrics"] = {k: m.to_dict() for k, m in self.metrics.items()}
@@ -632,6 +650,22 @@ class Report:
             )
         passed = sum(m.passed for m in self.metrics.values())
         lines += ["", f"{passed} of {len(self.metrics)} targets met."]
+        partial = {c: self.attribute_accuracy(c) for c in ("t2i_single", "t2i_pair")}
+        partial = {c: shares for c, shares in partial.items() if shares}
+        if partial:
+            names = list(next(iter(partial.values())))
+            lines += [
+                "",
+                "Text-to-image, attribute by attribute (the share the judge reads right; the "
+                "metrics above need every one):",
+                "",
+                "| | " + " | ".join(names) + " |",
+                "|---|" + "---:|" * len(names),
+            ]
+            lines += [
+                f"| {c} | " + " | ".join(f"{shares.get(n, 0.0):.2f}" for n in names) + " |"
+                for c, shares in partial.items()
+            ]
         failures = Counter(self.failures)
         if failures:
             lines += ["", f"Failed requests ({sum(failures.values())}), each a miss:"]
@@ -754,6 +788,10 @@ def _run_capability(
         }
         if cap.task is Task.DESCRIBE:
             extra |= {"answer": output.text[:200], "expected": best.text}
+        if cap.kind == "t2i" and output.image is not None:
+            # partial credit: the metric needs every attribute right, training moves these first
+            hits = attribute_hits(sample.target_scenes[-1], parse_scene(output.image))
+            extra["attributes"] = {name: list(pair) for name, pair in hits.items()}
         report.items.append(_item(cap.name, sample_seed, sample, **extra))
     for metric in cap.metrics:
         spec = METRICS[metric]

@@ -13,6 +13,7 @@ from engine import api
 from engine.template import ImageRole, Role, TemplateTurn, task_text
 from engine.testing import make_random_model_folder
 from training import evaluate as ev
+from training.data.render import render_scene
 from training.data.splits import is_heldout_scene
 from training.data.tasks import evaluated_scenes, fits_split, make_sample
 
@@ -101,6 +102,40 @@ def test_failed_requests_are_misses_and_reported():
 
     out = ev.run_request(_RaisingEngine(), api.Request(api.Turn.user("hi")))
     assert out.failure == "engine raised RuntimeError: boom" and out.image is None
+
+
+class _ImagesEngine:
+    """Answers every request with the next of ``images``."""
+
+    def __init__(self, images):
+        self.images = iter(images)
+
+    def run(self, request, on_event, cancel):
+        reply = api.Turn.assistant(api.ImagePart(next(self.images)))
+        on_event(api.Finished(request.request_id, reply, {}))
+
+
+def test_t2i_reports_partial_credit_attribute_by_attribute():
+    # the true targets, in the order the evaluation asks for them, read almost all right ...
+    truths = [
+        render_scene(s.target_scenes[-1], 128)
+        for _, s in ev.heldout_samples("t2i", 4, 0, CAPS["t2i_single"].accept, 128)
+    ]
+    report = ev.evaluate(_ImagesEngine(truths), 4, 0, size=128, only=["t2i_single"])
+    shares = report.attribute_accuracy("t2i_single")
+    assert set(shares) == {"shape", "colour", "size", "position", "pattern"} | {
+        "count",
+        "background",
+        "style",
+    }
+    assert min(shares.values()) >= 0.75, shares
+    assert report.attribute_accuracy("t2i_pair") == {}
+    assert "attribute by attribute" in report.to_markdown()
+    assert ev.Report.from_json(report.to_json()).attribute_accuracy("t2i_single") == shares
+    # ... and an empty canvas reads no object
+    report = ev.evaluate(_ImagesEngine([blank()] * 4), 4, 0, size=128, only=["t2i_single"])
+    shares = report.attribute_accuracy("t2i_single")
+    assert shares["shape"] == shares["colour"] == shares["count"] == 0.0
 
 
 # --- requests -------------------------------------------------------------------------------
