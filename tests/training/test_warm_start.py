@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -50,8 +51,16 @@ def test_takes_the_tower_from_one_folder_and_the_rest_from_the_base(tmp_path, to
 
 
 def test_tensors_no_source_has_start_fresh_and_are_listed(tmp_path):
-    # the bundled tower predates the conv stem: its linear patch embedding does not fit
-    result = warm_start(tmp_path / "run", BUNDLED_DIR)
+    # a tower without the conv stem: its linear patch embedding does not fit the preset's stem
+    plain = replace(wegen_tiny(), vision=replace(wegen_tiny().vision, conv_stem=()))
+    state = WeGenModel(plain).state_dict()
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    save_file(
+        {k: v.contiguous() for k, v in state.items() if k.startswith("vision.")},
+        str(folder / "model.safetensors"),
+    )
+    result = warm_start(tmp_path / "run", BUNDLED_DIR, [("vision.", folder)])
     assert result.fresh and all(
         k.startswith("vision.tower.patch_embed.proj.") for k in result.fresh
     )
