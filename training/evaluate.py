@@ -457,6 +457,14 @@ class Capability:
     score: Callable[[Sample, Output], dict[str, float]]
     oracle: Callable[[Sample], Output] = _image_oracle
     max_new_tokens: int | None = None
+    #: partial credit for a drawing: per attribute, [correct, total] (`Report.attribute_accuracy`)
+    attributes: Callable[[Sample, Image.Image], dict[str, list[int]]] | None = None
+
+
+def _target_attributes(sample: Sample, image: Image.Image) -> dict[str, list[int]]:
+    # the metric needs every attribute right; training moves these first
+    hits = attribute_hits(sample.target_scenes[-1], parse_scene(image))
+    return {name: list(pair) for name, pair in hits.items()}
 
 
 def _one(metric: str, scorer: Callable[[Sample, Image.Image | None], float]):
@@ -476,9 +484,16 @@ CAPABILITIES: tuple[Capability, ...] = (
         ("t2i_single",),
         _objects(1),
         _one("t2i_single", t2i_score),
+        attributes=_target_attributes,
     ),
     Capability(
-        "t2i_pair", "t2i", Task.GENERATE, ("t2i_pair",), _objects(2), _one("t2i_pair", t2i_score)
+        "t2i_pair",
+        "t2i",
+        Task.GENERATE,
+        ("t2i_pair",),
+        _objects(2),
+        _one("t2i_pair", t2i_score),
+        attributes=_target_attributes,
     ),
     Capability(
         "vqa",
@@ -650,7 +665,7 @@ class Report:
             )
         passed = sum(m.passed for m in self.metrics.values())
         lines += ["", f"{passed} of {len(self.metrics)} targets met."]
-        partial = {c: self.attribute_accuracy(c) for c in ("t2i_single", "t2i_pair")}
+        partial = {c.name: self.attribute_accuracy(c.name) for c in CAPABILITIES if c.attributes}
         partial = {c: shares for c, shares in partial.items() if shares}
         if partial:
             names = list(next(iter(partial.values())))
@@ -788,10 +803,8 @@ def _run_capability(
         }
         if cap.task is Task.DESCRIBE:
             extra |= {"answer": output.text[:200], "expected": best.text}
-        if cap.kind == "t2i" and output.image is not None:
-            # partial credit: the metric needs every attribute right, training moves these first
-            hits = attribute_hits(sample.target_scenes[-1], parse_scene(output.image))
-            extra["attributes"] = {name: list(pair) for name, pair in hits.items()}
+        if cap.attributes and output.image is not None:
+            extra["attributes"] = cap.attributes(sample, output.image)
         report.items.append(_item(cap.name, sample_seed, sample, **extra))
     for metric in cap.metrics:
         spec = METRICS[metric]
