@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from safetensors.torch import save_file
 
 from engine.config import WeGenConfig, preset
 from engine.errors import ModelFolderError
-from engine.folder import CONFIG, TOKENIZER, weight_files
+from engine.folder import CONFIG, TOKENIZER, WEIGHTS, weight_files
 from engine.model import WeGenModel
 from training.config import STAGES
 from training.loop import stage_done
@@ -49,7 +50,7 @@ def read_tensors(folder: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def source_of(name: str, base: Path, take: list[tuple[str, Path]]) -> Path:
+def source_of(name: str, base: Path, take: Sequence[tuple[str, Path]]) -> Path:
     """The longest ``--take`` prefix of ``name`` wins; otherwise the base."""
     best = max((p for p in take if name.startswith(p[0])), key=lambda p: len(p[0]), default=None)
     return best[1] if best else base
@@ -58,16 +59,15 @@ def source_of(name: str, base: Path, take: list[tuple[str, Path]]) -> Path:
 def warm_start(
     out: Path,
     base: Path,
-    take: list[tuple[str, Path]] = (),  # type: ignore[assignment]
+    take: Sequence[tuple[str, Path]] = (),
     done: tuple[str, ...] = (),
     config: WeGenConfig | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> WarmStart:
-    take = list(take)
     unknown = set(done) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; stages are {STAGES}")
-    if (out / "model.safetensors").is_file() or any(stage_done(out, s) for s in STAGES):
+    if (out / WEIGHTS).is_file() or any(stage_done(out, s) for s in STAGES):
         raise ValueError(f"{out} already holds a run: choose a new --out")
     for folder in [base, *(src for _, src in take)]:
         if not folder.is_dir():
@@ -101,7 +101,7 @@ def warm_start(
         cast = dtype if tensor.is_floating_point() else kind
         state[name] = tensor.to(cast).contiguous()
     out.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out / "model.safetensors"))
+    save_file(state, str(out / WEIGHTS))
     config.save(out / CONFIG)
     (out / TOKENIZER).write_bytes((base / TOKENIZER).read_bytes())
     for stage in done:
