@@ -73,7 +73,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ from training.data.scoring import (
     scene_match,
     untouched,
 )
+from training.data.splits import SPLITS, Split, check_split
 from training.data.tasks import fits_split, plan_sample
 from training.data.world import ObjectSpec, Scene
 
@@ -142,6 +143,8 @@ PSNR_CAP = 60.0
 DIVERSITY_FLOOR = 1e-3
 #: Candidate samples drawn per metric before giving up on finding n that fit.
 MAX_DRAWS = 5000
+#: Generation settings the command line can set for every request (the rest are per item).
+TUNABLE = ("steps", "guidance", "embedding_cfg")
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -551,23 +554,33 @@ CAPABILITY_NAMES: tuple[str, ...] = (*(c.name for c in CAPABILITIES), PSR_CAPABI
 
 
 def heldout_samples(
-    kind: str, n: int, seed: int, accept: Callable[[Sample], bool], size: int
+    kind: str,
+    n: int,
+    seed: int,
+    accept: Callable[[Sample], bool],
+    size: int,
+    split: Split = SPLIT,
 ) -> Iterator[tuple[int, Sample]]:
     """``n`` held-out samples of ``kind`` that pass ``accept``, as (sample seed, sample rendered
-    at ``size``); the same as ``tasks.make_sample(kind, sample_seed, "heldout", size)``."""
+    at ``size``); the same as ``tasks.make_sample(kind, sample_seed, split, size)``.
+
+    ``split="train"`` draws samples of the training distribution instead (combinations seen in
+    training, fresh seeds): the place to tune generation settings without looking at the
+    held-out samples the report is about."""
     import random
 
+    check_split(split)
     found = 0
     for i in range(MAX_DRAWS):
         sample_seed = seed * 10_000 + i
-        plan = plan_sample(kind, random.Random(f"{kind}/{SPLIT}/{sample_seed}"), SPLIT)
-        if plan.split != SPLIT or not fits_split(plan) or not accept(plan):
+        plan = plan_sample(kind, random.Random(f"{kind}/{split}/{sample_seed}"), split)
+        if plan.split != split or not fits_split(plan) or not accept(plan):
             continue
         yield sample_seed, plan.rendered(size)
         found += 1
         if found == n:
             return
-    raise RuntimeError(f"only {found} of {n} held-out {kind} samples fit in {MAX_DRAWS} draws")
+    raise RuntimeError(f"only {found} of {n} {split} {kind} samples fit in {MAX_DRAWS} draws")
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -601,6 +614,10 @@ class Report:
     n_per_metric: int
     psr_seeds: int
     image_size: int
+    #: which samples: "heldout" (what the targets are about) or "train" (for tuning settings)
+    split: str = SPLIT
+    #: the generation settings every request started from (each item's seed is its own)
+    settings: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, MetricResult] = field(default_factory=dict)
     #: one record per evaluated sample: capability, kind, sample_seed, split, scores, failures
     items: list[dict[str, Any]] = field(default_factory=list)
@@ -646,12 +663,18 @@ class Report:
         return cls.from_dict(json.loads(text))
 
     def to_markdown(self) -> str:
+        which = "Held-out samples only" if self.split == SPLIT else f"{self.split} samples"
+        changed = {
+            k: v
+            for k, v in self.settings.items()
+            if k in TUNABLE and v != getattr(api.GenerationSettings(), k)
+        }
         lines = [
             f"# WeGen evaluation: {self.model}",
             "",
-            f"Held-out samples only · seed {self.seed} · n = {self.n_per_metric} per metric · "
+            f"{which} · seed {self.seed} · n = {self.n_per_metric} per metric · "
             f"PSR seeds {self.psr_seeds} · image size {self.image_size} · "
-            f"{self.elapsed_s:.0f} s",
+            f"{self.elapsed_s:.0f} s" + "".join(f" · {k} {v}" for k, v in changed.items()),
             "",
             "| metric | value | target | result | n | failed | judge ceiling |",
             "|---|---:|---:|---|---:|---:|---:|",
@@ -717,9 +740,14 @@ def evaluate(
     size: int | None = None,
     only: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    settings: api.GenerationSettings | None = None,
+    split: Split = SPLIT,
 ) -> Report:
     """Score every capability (or those named in ``only``, see `CAPABILITY_NAMES`) on
     ``n_per_metric`` held-out samples each; ``progress(capability)`` is called after every turn.
+
+    Every request starts from ``settings`` (default: the model's defaults) with its own seed.
+    ``split="train"`` scores training-distribution samples instead, to tune settings on.
 
     ``engine`` is anything with the Engine API's ``run`` (a loaded or attached `WeGenEngine`).
     Input images are rendered at ``size`` (default: the model's image size, else 128). An
@@ -727,6 +755,8 @@ def evaluate(
     """
     if n_per_metric < 1 or psr_seeds < 2:
         raise ValueError("n_per_metric must be at least 1 and psr_seeds at least 2")
+    check_split(split)
+    base = settings or api.GenerationSettings()
     names = tuple(CAPABILITY_NAMES if only is None else only)
     unknown = [n for n in names if n not in CAPABILITY_NAMES]
     if unknown:
@@ -739,6 +769,8 @@ def evaluate(
         n_per_metric=n_per_metric,
         psr_seeds=psr_seeds,
         image_size=size,
+        split=split,
+        settings=base.to_dict(),
     )
     tick = progress or (lambda name: None)
     start = time.perf_counter()
@@ -749,9 +781,9 @@ def evaluate(
     try:
         for cap in CAPABILITIES:
             if cap.name in names:
-                _run_capability(engine, cap, n_per_metric, seed, size, report, tick)
+                _run_capability(engine, cap, n_per_metric, seed, size, base, report, tick)
         if PSR_CAPABILITY in names:
-            _run_psr(engine, n_per_metric, seed, psr_seeds, size, report, tick)
+            _run_psr(engine, n_per_metric, seed, psr_seeds, size, base, report, tick)
     finally:
         if was_training:
             model.train()  # type: ignore[union-attr]
@@ -775,14 +807,17 @@ def _run_capability(
     n: int,
     seed: int,
     size: int,
+    base: api.GenerationSettings,
     report: Report,
     tick: Callable[[str], None],
 ) -> None:
     scores: dict[str, list[float]] = {m: [] for m in cap.metrics}
     ceilings: dict[str, list[float]] = {m: [] for m in cap.metrics}
     failed = 0
-    for sample_seed, sample in heldout_samples(cap.kind, n, seed, cap.accept, size):
-        settings = api.GenerationSettings(
+    split = report.split
+    for sample_seed, sample in heldout_samples(cap.kind, n, seed, cap.accept, size, split):
+        settings = replace(
+            base,
             seed=_seed(sample_seed),
             **({"max_new_tokens": cap.max_new_tokens} if cap.max_new_tokens else {}),
         )
@@ -826,19 +861,20 @@ def _run_psr(
     seed: int,
     k: int,
     size: int,
+    base: api.GenerationSettings,
     report: Report,
     tick: Callable[[str], None],
 ) -> None:
     per_prompt: list[dict[str, float]] = []
     failed = 0
     accept = lambda s: s.brief is not None  # noqa: E731
-    for sample_seed, sample in heldout_samples("psr", n, seed, accept, size):
+    for sample_seed, sample in heldout_samples("psr", n, seed, accept, size, report.split):
         assert sample.brief is not None
         brief = psr_brief_text(sample)
         images: dict[bool, list[Image.Image | None]] = {True: [], False: []}
         failures: list[str] = []
         for j, on in itertools.product(range(k), (True, False)):
-            settings = api.GenerationSettings(seed=_seed(sample_seed, j), psr=on)
+            settings = replace(base, seed=_seed(sample_seed, j), psr=on)
             output = run_request(
                 engine, api.Request(api.Turn.user(brief), settings=settings, task=Task.GENERATE)
             )
@@ -882,6 +918,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--psr-seeds", type=int, default=DEFAULT_PSR_SEEDS, help="seeds per PSR prompt")
     p.add_argument("--size", type=int, help="input render size (default: the model's image size)")
     p.add_argument(
+        "--split",
+        default=SPLIT,
+        choices=SPLITS,
+        help="held-out samples (the report) or training-distribution ones (to tune settings on)",
+    )
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, help="de-tokenizer CFG scale (default: the model's)")
+    p.add_argument(
+        "--embedding-cfg",
+        type=float,
+        default=1.0,
+        help="the LLM's embedding-space CFG scale for image tokens (1 = off)",
+    )
+    p.add_argument(
         "--only",
         help=f"comma-separated capabilities to run (default all: {','.join(CAPABILITY_NAMES)})",
     )
@@ -909,6 +959,13 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().error(f"unknown capabilities {unknown}; choose from {CAPABILITY_NAMES}")
     if args.n < 1 or args.psr_seeds < 2:
         build_parser().error("--n must be at least 1 and --psr-seeds at least 2")
+    if (args.steps is not None and args.steps < 1) or (
+        args.guidance is not None and args.guidance < 1
+    ):
+        build_parser().error("--steps must be at least 1 and --guidance at least 1 (1 = off)")
+    settings = api.GenerationSettings(
+        steps=args.steps, guidance=args.guidance, embedding_cfg=args.embedding_cfg
+    )
     if args.threads is not None:
         import torch
 
@@ -936,6 +993,8 @@ def main(argv: list[str] | None = None) -> int:
                 size=args.size,
                 only=only,
                 progress=progress,
+                settings=settings,
+                split=args.split,
             )
     except WeGenError as e:
         print(f"wegen-eval: {e}", file=sys.stderr)

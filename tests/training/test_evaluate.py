@@ -138,6 +138,52 @@ def test_t2i_reports_partial_credit_attribute_by_attribute():
     assert shares["shape"] == shares["colour"] == shares["count"] == 0.0
 
 
+class _RecordingEngine(_FailingEngine):
+    def __init__(self):
+        self.requests = []
+
+    def run(self, request, on_event, cancel):
+        self.requests.append(request)
+        super().run(request, on_event, cancel)
+
+
+def test_settings_reach_every_request_and_the_training_split_is_for_tuning():
+    engine = _RecordingEngine()
+    settings = api.GenerationSettings(steps=7, guidance=4.5, embedding_cfg=1.5, seed=99)
+    report = ev.evaluate(
+        engine, 1, 0, psr_seeds=2, size=32, only=["t2i_single", "vqa", "psr"], settings=settings
+    )
+    assert len(engine.requests) == 1 + 1 + 2 * 2
+    seeds = set()
+    for request in engine.requests:
+        s = request.settings
+        assert (s.steps, s.guidance, s.embedding_cfg) == (7, 4.5, 1.5)
+        seeds.add(s.seed)
+    assert 99 not in seeds and len(seeds) >= 2  # every item keeps its own seed
+    assert {r.settings.psr for r in engine.requests[2:]} == {True, False}
+    assert engine.requests[1].settings.max_new_tokens == ev.VQA_MAX_NEW_TOKENS
+    markdown = report.to_markdown()
+    assert "Held-out samples only" in markdown and "guidance 4.5" in markdown
+    assert report.settings["steps"] == 7
+    assert ev.Report.from_json(report.to_json()).settings == report.settings
+
+    train = ev.evaluate(_RecordingEngine(), 2, 0, size=32, only=["t2i_pair"], split="train")
+    assert [i["split"] for i in train.items] == ["train", "train"]
+    for item in train.items:
+        sample = make_sample(item["kind"], item["sample_seed"], "train", 32)
+        assert fits_split(sample) and not any(is_heldout_scene(x) for x in sample.scenes)
+    assert "train samples" in train.to_markdown()
+    with pytest.raises(ValueError, match="split"):
+        ev.evaluate(_RecordingEngine(), 1, 0, only=["vqa"], split="test")
+
+
+def test_cli_refuses_settings_that_cannot_run(tmp_path, capsys):
+    for bad in (["--steps", "0"], ["--guidance", "0.5"], ["--split", "test"]):
+        with pytest.raises(SystemExit):
+            ev.main(["--out", str(tmp_path / "r.json"), *bad])
+        assert "--" in capsys.readouterr().err
+
+
 # --- requests -------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [c.name for c in ev.CAPABILITIES])
 def test_requests_reproduce_the_training_prompt(name):
