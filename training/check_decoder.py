@@ -30,6 +30,7 @@ from engine.errors import WeGenError
 from engine.folder import load_model_folder
 from engine.model import WeGenModel
 from engine.runtime import select_runtime
+from engine.tokenizer import WeGenTokenizer
 from training.data.judge import parse_scene
 from training.data.render import render_scene
 from training.data.scoring import attribute_accuracy, scene_match
@@ -43,15 +44,20 @@ def to_images(pixels: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a) for a in arr]
 
 
-def load_for_check(folder: str, device: str) -> WeGenModel:
-    """A model folder in float32 on ``device`` ("auto" picks the best), in eval mode; a folder or
-    device that will not do ends the command with the reason."""
+def load_with_tokenizer(folder: str, device: str) -> tuple[WeGenModel, WeGenTokenizer]:
+    """A model folder in float32 on ``device`` ("auto" picks the best), in eval mode, and its
+    tokenizer; a folder or device that will not do ends the command with the reason."""
     try:
         runtime = select_runtime(RuntimeRequest(device=device, precision="fp32"))
-        model, _ = load_model_folder(folder, runtime)
+        model, tok = load_model_folder(folder, runtime)
     except WeGenError as e:
         sys.exit(f"cannot load {folder}: {e}")
-    return model.eval()
+    return model.eval(), tok
+
+
+def load_for_check(folder: str, device: str) -> WeGenModel:
+    """`load_with_tokenizer` without the tokenizer."""
+    return load_with_tokenizer(folder, device)[0]
 
 
 @torch.no_grad()

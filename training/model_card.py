@@ -106,6 +106,24 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
             drawn = decoder["detokenizer_attributes"].get(name, float("nan"))
             lines.append(f"| {name} | {value:.2f} | {drawn:.2f} |")
         lines.append("")
+    generation = checks.get("generation")
+    if generation:
+        lines += [
+            f"What the LLM's generated features carry, on {generation['n']} "
+            f"{'held-out' if generation['split'] == 'heldout' else generation['split']} "
+            "text-to-image requests (half one object, half two): the probes above read the "
+            "tower's features of the image the caption describes and the 64 features the LLM "
+            "writes for the caption (`python -m training.check_generation --model DIR --n "
+            f"{generation['n']}`). Cosine {generation['cosine']:.2f}, relative squared error "
+            f"{generation['relative_mse']:.2f}, norm ratio {generation['norm_ratio']:.2f}.",
+            "",
+            "| attribute | true features | generated features |",
+            "|---|---:|---:|",
+        ]
+        for name, value in generation["probe_true"].items():
+            made = generation["probe_generated"].get(name, float("nan"))
+            lines.append(f"| {name} | {value:.2f} | {made:.2f} |")
+        lines.append("")
     return lines
 
 
@@ -119,7 +137,8 @@ def card(
 ) -> str:
     """The model card of ``model_dir``, trained by ``runs`` in order (a later run may retrain or
     continue stages of an earlier one: ``history`` says how they fit together); ``checks`` holds
-    the JSON of ``training.check_vision`` ("vision") and ``training.check_decoder`` ("decoder")."""
+    the JSON of ``training.check_vision`` ("vision"), ``training.check_decoder`` ("decoder") and
+    ``training.check_generation`` ("generation")."""
     config = WeGenConfig.load(model_dir / "config.json")
     weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
     lines = [
@@ -249,10 +268,15 @@ def main() -> None:
     ap.add_argument("--command", help="the command line shown under Training")
     ap.add_argument("--vision-check", help="training.check_vision's JSON output")
     ap.add_argument("--decoder-check", help="training.check_decoder's JSON output")
+    ap.add_argument("--generation-check", help="training.check_generation's JSON output")
     args = ap.parse_args()
     checks = {
         name: json.loads(Path(path).read_text())
-        for name, path in (("vision", args.vision_check), ("decoder", args.decoder_check))
+        for name, path in (
+            ("vision", args.vision_check),
+            ("decoder", args.decoder_check),
+            ("generation", args.generation_check),
+        )
         if path
     }
     report = json.loads(Path(args.report).read_text()) if args.report else None

@@ -1,0 +1,184 @@
+"""Stage-2 check: do the LLM's generated 64 features carry what the caption asks for?
+
+    python -m training.check_generation --model DIR [--n 64] [--split heldout] [--embedding-cfg 1]
+
+Text-to-image has two halves: the LLM writes 64 features for the caption and the de-tokenizer
+draws them. `training.check_decoder` scores the second half from true features; this scores the
+first half without drawing anything. For ``n`` detailed-caption requests of one or two objects
+(half each, the samples `wegen-eval` uses for ``split="heldout"``) it runs the engine's token loop,
+takes the 64 generated features, and compares them with the frozen tower's features of the
+render the caption describes (what stage 2 regressed them onto):
+
+* ``cosine``: mean per-token cosine similarity, generated against true;
+* ``relative_mse``: ``|g - t|^2 / |t|^2`` over all tokens;
+* ``norm_ratio``: mean token norm of the generated features over that of the true ones (well
+  below 1: the LLM regresses towards an average, and the de-tokenizer never saw such inputs);
+* ``probe_true`` / ``probe_generated``: per attribute, the share the linear probes of
+  `training.check_vision` (fit on true features of training scenes) read right from the true
+  features and from the generated ones.
+
+Where ``probe_generated`` is far below ``probe_true`` the LLM loses the attribute; where both
+are high and the drawings still miss it, the de-tokenizer does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections.abc import Sequence
+
+import torch
+
+from engine.generate import LoopOptions, Prompt, generate
+from engine.model import WeGenModel
+from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
+from engine.tokenizer import WeGenTokenizer
+from training.check_decoder import load_with_tokenizer
+from training.check_vision import (
+    SCENE_VALUES,
+    encode_scenes,
+    fit_probe,
+    probe_accuracy,
+    probe_rows,
+)
+from training.data.samples import Sample
+from training.data.splits import SPLITS, Split, sample_scene
+from training.evaluate import CAPABILITIES, heldout_samples
+from training.stage0_vision import CELL_ATTRIBUTES, cell_features, pixels_of
+
+#: text a reply may hold besides its image (the loop must open one)
+MAX_TEXT = 32
+
+
+@torch.no_grad()
+def generated_features(
+    model: WeGenModel,
+    tok: WeGenTokenizer,
+    samples: Sequence[Sample],
+    seeds: Sequence[int],
+    *,
+    embedding_cfg: float = 1.0,
+    batch: int = 16,
+) -> torch.Tensor:
+    """(N, 64, F): the first image the engine's token loop writes (greedy text) for each text-only
+    request, the sample's conversation up to its last turn."""
+    opts = LoopOptions(
+        max_new_tokens=MAX_TEXT,
+        embedding_cfg=embedding_cfg,
+        wants_image=True,
+        alignment=model.config.decoder.feature_alignment,
+    )
+    out = []
+    for i in range(0, len(samples), batch):
+        prompts = []
+        for sample in samples[i : i + batch]:
+            encoded = encode_conversation(
+                tok,
+                list(sample.turns[:-1]),
+                max_tokens=model.config.llm.max_positions,
+                reserve=MAX_TEXT + TOKENS_PER_IMAGE + 1,
+            )
+            if encoded.image_indices:
+                raise ValueError("generated_features takes text-only requests")
+            prompts.append(Prompt(encoded.ids, encoded.image_mask, None))
+        replies = generate(model, tok, prompts, opts, list(seeds[i : i + batch]))
+        out += [reply.images[0].float().cpu() for reply in replies]
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def true_features(model: WeGenModel, samples: Sequence[Sample]) -> torch.Tensor:
+    """(N, 64, F): the tower's features of each sample's target render."""
+    device = next(model.vision.parameters()).device
+    pixels = pixels_of([s.images[-1] for s in samples]).to(device)
+    return model.vision(model.vision.preprocess_pixels(pixels)).float().cpu()
+
+
+def agreement(gen: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
+    """Cosine, relative MSE and norm ratio of generated against true features (N, 64, F)."""
+    return {
+        "cosine": round(float(torch.cosine_similarity(gen, true, dim=-1).mean()), 4),
+        "relative_mse": round(float((gen - true).pow(2).sum() / true.pow(2).sum()), 4),
+        "norm_ratio": round(float(gen.norm(dim=-1).mean() / true.norm(dim=-1).mean()), 4),
+    }
+
+
+def t2i_samples(n: int, seed: int, split: Split, size: int) -> list[Sample]:
+    """``n`` text-to-image samples, half with one object and half with two."""
+    caps = [c for c in CAPABILITIES if c.name in ("t2i_single", "t2i_pair")]
+    counts = (n - n // 2, n // 2)
+    return [
+        sample
+        for cap, k in zip(caps, counts, strict=True)
+        if k
+        for _, sample in heldout_samples(cap.kind, k, seed, cap.accept, size, split)
+    ]
+
+
+def check_generation(
+    model: WeGenModel,
+    tok: WeGenTokenizer,
+    n: int = 64,
+    seed: int = 0,
+    split: Split = "heldout",
+    embedding_cfg: float = 1.0,
+    n_fit: int = 1500,
+) -> dict:
+    """Generated features against true ones on ``n`` caption requests (see the module)."""
+    if n < 1 or n_fit < 10:
+        raise ValueError("check_generation needs n >= 1 and n_fit >= 10")
+    samples = t2i_samples(n, seed, split, model.config.vision.image_size)
+    seeds = range(seed, seed + len(samples))
+    gen = generated_features(model, tok, samples, seeds, embedding_cfg=embedding_cfg)
+    true = true_features(model, samples)
+    result: dict = {
+        "n": len(samples),
+        "split": split,
+        "embedding_cfg": embedding_cfg,
+        **agreement(gen, true),
+    }
+    rng = random.Random(f"check_generation/{seed}")
+    fit = [sample_scene(rng, "train") for _ in range(n_fit)]
+    fit_rows = probe_rows(fit, *encode_scenes(model.vision, fit))
+    scenes = [s.target_scenes[-1] for s in samples]
+    rows = {
+        name: probe_rows(scenes, cell_features(feats), feats.mean(1))
+        for name, feats in (("probe_true", true), ("probe_generated", gen))
+    }
+    values = {**CELL_ATTRIBUTES, **SCENE_VALUES}
+    for key in rows:
+        result[key] = {}
+    for name, (x, y) in fit_rows.items():
+        weights = fit_probe(x, y, len(values[name]))
+        for key, by_name in rows.items():
+            result[key][name] = round(probe_accuracy(weights, *by_name[name]), 4)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--model", required=True, help="a model folder, or a training run's OUT")
+    ap.add_argument("--n", type=int, default=64, help="caption requests (half 1-, half 2-object)")
+    ap.add_argument("--split", default="heldout", choices=SPLITS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--embedding-cfg", type=float, default=1.0, help="the loop's CFG (1 = off)")
+    ap.add_argument("--n-fit", type=int, default=1500, help="training scenes to fit probes on")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    args = ap.parse_args(argv)
+    if args.n < 1 or args.n_fit < 10:
+        ap.error("--n must be at least 1 and --n-fit at least 10")
+    model, tok = load_with_tokenizer(args.model, args.device)
+    print(
+        json.dumps(
+            check_generation(
+                model, tok, args.n, args.seed, args.split, args.embedding_cfg, args.n_fit
+            )
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
