@@ -13,6 +13,9 @@ render the caption describes (what stage 2 regressed them onto):
 * ``relative_mse``: ``|g - t|^2 / |t|^2`` over all tokens;
 * ``norm_ratio``: mean token norm of the generated features over that of the true ones (well
   below 1: the LLM regresses towards an average, and the de-tokenizer never saw such inputs);
+* ``teacher_forced``: the same three for what the LLM predicts when every earlier slot holds
+  the true feature (stage 2's training condition); far better than the generated ones, the
+  error is the loop's own, compounding as the LLM reads back its predictions;
 * ``probe_true`` / ``probe_generated``: per attribute, the share the linear probes of
   `training.check_vision` (fit on true features of training scenes) read right from the true
   features and from the generated ones.
@@ -46,6 +49,7 @@ from training.data.samples import Sample
 from training.data.splits import SPLITS, Split, sample_scene
 from training.evaluate import CAPABILITIES, heldout_samples
 from training.stage0_vision import CELL_ATTRIBUTES, cell_features, pixels_of
+from training.stage2_mllm import collate, encode_sample
 
 #: text a reply may hold besides its image (the loop must open one)
 MAX_TEXT = 32
@@ -85,6 +89,22 @@ def generated_features(
         replies = generate(model, tok, prompts, opts, list(seeds[i : i + batch]))
         out += [reply.images[0].float().cpu() for reply in replies]
     return torch.stack(out)
+
+
+@torch.no_grad()
+def teacher_forced_features(
+    model: WeGenModel, tok: WeGenTokenizer, samples: Sequence[Sample], true: torch.Tensor
+) -> torch.Tensor:
+    """(N, 64, F): what the LLM predicts for each slot when it reads the *true* features at the
+    slots before it (stage 2's teacher forcing), for the same requests."""
+    encoded = [encode_sample(tok, s) for s in samples]
+    batch = collate(tok, encoded, list(true[:, None]), torch.Generator().manual_seed(0), 0.0)
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    embeds = model.embed(batch["ids"], batch["slot_features"], batch["image_mask"])
+    hidden, _ = model(embeds, attention_mask=batch["attention_mask"])
+    pred = model.output_proj(hidden[batch["reg_rows"], batch["reg_cols"]]).float().cpu()
+    return pred.view_as(true)
 
 
 @torch.no_grad()
@@ -137,6 +157,7 @@ def check_generation(
         "split": split,
         "embedding_cfg": embedding_cfg,
         **agreement(gen, true),
+        "teacher_forced": agreement(teacher_forced_features(model, tok, samples, true), true),
     }
     rng = random.Random(f"check_generation/{seed}")
     fit = [sample_scene(rng, "train") for _ in range(n_fit)]

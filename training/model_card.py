@@ -115,7 +115,14 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
             "tower's features of the image the caption describes and the 64 features the LLM "
             "writes for the caption (`python -m training.check_generation --model DIR --n "
             f"{generation['n']}`). Cosine {generation['cosine']:.2f}, relative squared error "
-            f"{generation['relative_mse']:.2f}, norm ratio {generation['norm_ratio']:.2f}.",
+            f"{generation['relative_mse']:.2f}, norm ratio {generation['norm_ratio']:.2f}"
+            + (
+                f"; predicted with the true features at every earlier slot (teacher forcing, as "
+                f"in training) the relative error is "
+                f"{generation['teacher_forced']['relative_mse']:.2f}."
+                if "teacher_forced" in generation
+                else "."
+            ),
             "",
             "| attribute | true features | generated features |",
             "|---|---:|---:|",
