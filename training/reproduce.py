@@ -123,7 +123,10 @@ def train(
             f"{out} holds a run of another plan: resume it with --plan {recorded}, "
             "or choose a new --out"
         )
-    if accelerator.is_main_process:
+    # every process has read plan.json before the main one writes it (a resumed run rewriting it
+    # while another process read it would hand that process half a file)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process and not recorded.is_file():
         recorded.write_text(plan_.to_json(), encoding="utf-8")
     torch.manual_seed(plan_.seed)
     config = config or wegen_tiny()
