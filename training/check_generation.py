@@ -38,17 +38,11 @@ from engine.model import WeGenModel
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
 from engine.tokenizer import WeGenTokenizer
 from training.check_decoder import load_with_tokenizer
-from training.check_vision import (
-    SCENE_VALUES,
-    encode_scenes,
-    fit_probe,
-    probe_accuracy,
-    probe_rows,
-)
+from training.check_vision import encode_scenes, fit_probes, probe_accuracy, probe_rows
 from training.data.samples import Sample
 from training.data.splits import SPLITS, Split, sample_scene
 from training.evaluate import CAPABILITIES, heldout_samples
-from training.stage0_vision import CELL_ATTRIBUTES, cell_features, pixels_of
+from training.stage0_vision import cell_features, pixels_of
 from training.stage2_mllm import collate, encode_sample
 
 #: text a reply may hold besides its image (the loop must open one)
@@ -167,13 +161,12 @@ def check_generation(
         name: probe_rows(scenes, cell_features(feats), feats.mean(1))
         for name, feats in (("probe_true", true), ("probe_generated", gen))
     }
-    values = {**CELL_ATTRIBUTES, **SCENE_VALUES}
-    for key in rows:
-        result[key] = {}
-    for name, (x, y) in fit_rows.items():
-        weights = fit_probe(x, y, len(values[name]))
-        for key, by_name in rows.items():
-            result[key][name] = round(probe_accuracy(weights, *by_name[name]), 4)
+    probes = fit_probes(fit_rows)
+    for key, by_name in rows.items():
+        result[key] = {
+            name: round(probe_accuracy(weights, *by_name[name]), 4)
+            for name, weights in probes.items()
+        }
     return result
 
 

@@ -87,6 +87,14 @@ def fit_probe(x: torch.Tensor, y: torch.Tensor, classes: int, ridge: float = RID
     return torch.linalg.solve(gram, xa.T @ target)
 
 
+def fit_probes(
+    rows: dict[str, tuple[torch.Tensor, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
+    """One probe per attribute from `probe_rows` of the fitting scenes."""
+    values = {**CELL_ATTRIBUTES, **SCENE_VALUES}
+    return {name: fit_probe(x, y, len(values[name])) for name, (x, y) in rows.items()}
+
+
 def probe_accuracy(weights: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(((_with_bias(x) @ weights).argmax(1) == y).double().mean())
 
@@ -104,10 +112,9 @@ def check_vision(vision: VisionEncoder, n: int = 1500, n_eval: int = 300, seed: 
     vision.eval()
     fit_rows = probe_rows(fit, *encode_scenes(vision, fit))
     eval_rows = {k: probe_rows(s, *encode_scenes(vision, s)) for k, s in splits.items()}
-    values = {**CELL_ATTRIBUTES, **SCENE_VALUES}
     result: dict = {"n": n, "n_eval": n_eval}
-    for name, (x, y) in fit_rows.items():
-        weights = fit_probe(x, y, len(values[name]))
+    for name, weights in fit_probes(fit_rows).items():
+        y = fit_rows[name][1]
         result[name] = {
             "chance": round(float(torch.bincount(y).max()) / len(y), 4),
             **{k: round(probe_accuracy(weights, *rows[name]), 4) for k, rows in eval_rows.items()},

@@ -664,10 +664,9 @@ class Report:
 
     def to_markdown(self) -> str:
         which = "Held-out samples only" if self.split == SPLIT else f"{self.split} samples"
+        default = api.GenerationSettings()
         changed = {
-            k: v
-            for k, v in self.settings.items()
-            if k in TUNABLE and v != getattr(api.GenerationSettings(), k)
+            k: v for k, v in self.settings.items() if k in TUNABLE and v != getattr(default, k)
         }
         lines = [
             f"# WeGen evaluation: {self.model}",
