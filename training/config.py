@@ -77,11 +77,21 @@ class TrainingPlan:
     seed: int = 0
     regression_weight: float = 1.0  # (MSE + cosine) on generated features, vs the LM loss
     feature_noise: float = 0.1  # UNet conditioning noise (robust to regression error)
+    # stages 2-3: the share of generated images whose slots read the LLM's own predictions
+    # (scheduled sampling), and the no-gradient passes that make those predictions
+    self_feed: float = 0.0
+    self_feed_passes: int = 1
     condition_dropout: float = 0.1  # UNet trained unconditioned this often, for CFG
     vae_crop: float = 0.5  # VAE trained on random crops of this fraction of the image side
     # train only the VAE's decoder: its encoder, so the UNet's latent space, stays as it is
     vae_decoder_only: bool = False
     extra: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.self_feed <= 1.0:
+            raise ValueError(f"self_feed is a probability (0 to 1), got {self.self_feed}")
+        if self.self_feed_passes < 1:
+            raise ValueError(f"self_feed_passes must be at least 1, got {self.self_feed_passes}")
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:

@@ -232,7 +232,7 @@ def train(
         c3 = plan_.stage(name)
         run(
             name,
-            MLLMObjective(model, plan_.regression_weight),
+            MLLMObjective(model, plan_.regression_weight, plan_.self_feed_passes),
             lambda step, rank, c3=c3, name=name: host_mllm_batch(
                 config.vision.image_size,
                 tok,
@@ -243,7 +243,9 @@ def train(
                 step,
                 rank,
             ),
-            lambda step, rank, g, host: make_mllm_batch(model, tok, host, g, plan_.feature_noise),
+            lambda step, rank, g, host: make_mllm_batch(
+                model, tok, host, g, plan_.feature_noise, plan_.self_feed
+            ),
             [model.llm, model.input_proj, model.output_proj],
         )
     if accelerator.is_main_process and timings:

@@ -9,6 +9,11 @@ engine/prompt.py), exactly as inference sees it. Losses, as in the official reci
   with the frozen vision tower's features of the target image, by MSE + (1 - cosine).
 Teacher forcing puts ``input_proj(features)`` at every image slot; target images get a little
 noise there, since at inference the model reads back its own (imperfect) predictions.
+Self-feeding (scheduled sampling, run in parallel over the slots) goes further: with probability
+``self_feed`` a target image's 64 slots hold the model's own predictions instead, made by
+``self_feed_passes`` forward passes without gradient, each reading the previous pass's predictions.
+Free-running generation compounds each slot's error into the next; a model trained only on true
+features has never seen that drift (training/check_generation.py measures both errors).
 Stage 3 (DIIC / editing SFT) is the same objective with edit, DIIC and subject samples weighted up.
 """
 
@@ -66,15 +71,18 @@ def collate(
     features: list[torch.Tensor],
     generator: torch.Generator,
     target_noise: float,
+    self_feed: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Right-padded batch. ``features[i]`` is (n_images_i, 64, F) for sample i."""
+    """Right-padded batch. ``features[i]`` is (n_images_i, 64, F) for sample i. Each target image
+    is marked self-fed with probability ``self_feed`` (``reg_fed``, per regression row)."""
     length = max(len(e.ids) for e in encoded)
     b = len(encoded)
     ids = torch.full((b, length), tok.eos_id, dtype=torch.long)
     attn = torch.zeros(b, length, dtype=torch.long)
     image_mask = torch.zeros(b, length, dtype=torch.bool)
     labels = torch.full((b, length), -100, dtype=torch.long)
-    slot_feats, reg_rows, reg_cols, reg_targets = [], [], [], []
+    slot_feats, reg_rows, reg_cols, reg_targets, reg_slots, reg_fed = [], [], [], [], [], []
+    filled = 0  # slot-feature rows so far
     for i, e in enumerate(encoded):
         n = len(e.ids)
         ids[i, :n] = torch.tensor(e.ids)
@@ -88,8 +96,12 @@ def collate(
                 reg_rows.append(torch.full((NUM_IMAGE_TOKENS,), i))
                 reg_cols.append(positions[j] - 1)  # the hidden state before each slot
                 reg_targets.append(feats)
+                reg_slots.append(torch.arange(filled, filled + NUM_IMAGE_TOKENS))
+                fed = self_feed > 0 and bool(torch.rand((), generator=generator) < self_feed)
+                reg_fed.append(torch.full((NUM_IMAGE_TOKENS,), fed))
                 feats = feats + target_noise * torch.randn(feats.shape, generator=generator)
             slot_feats.append(feats)
+            filled += NUM_IMAGE_TOKENS
     batch = {
         "ids": ids,
         "attention_mask": attn,
@@ -102,21 +114,48 @@ def collate(
             reg_rows=torch.cat(reg_rows),
             reg_cols=torch.cat(reg_cols),
             reg_targets=torch.cat(reg_targets),
+            reg_slots=torch.cat(reg_slots),  # the slot-feature row each target slot fills
+            reg_fed=torch.cat(reg_fed),  # the slot reads the model's own prediction
         )
     return batch
 
 
 class MLLMObjective(nn.Module):
-    def __init__(self, model: WeGenModel, regression_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        model: WeGenModel,
+        regression_weight: float = 1.0,
+        self_feed_passes: int = 1,
+    ) -> None:
         super().__init__()
+        if self_feed_passes < 1:
+            raise ValueError(f"self_feed_passes must be at least 1, got {self_feed_passes}")
         self.model = model
         self.regression_weight = regression_weight
+        self.self_feed_passes = self_feed_passes
+
+    @torch.no_grad()
+    def fed_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The slot features with the self-fed target images' slots replaced by the model's own
+        predictions, each of ``self_feed_passes`` passes reading the previous one's."""
+        feats = batch["slot_features"]
+        keep = batch["reg_fed"]
+        slots = batch["reg_slots"][keep]
+        rows, cols = batch["reg_rows"][keep], batch["reg_cols"][keep]
+        m = self.model
+        for _ in range(self.self_feed_passes):
+            embeds = m.embed(batch["ids"], feats, batch["image_mask"])
+            hidden, _ = m(embeds, attention_mask=batch["attention_mask"])
+            feats = feats.index_put((slots,), m.output_proj(hidden[rows, cols]).to(feats.dtype))
+        return feats
 
     def forward(
         self, batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         m = self.model
         feats = batch["slot_features"] if batch["image_mask"].any() else None
+        if "reg_fed" in batch and batch["reg_fed"].any():
+            feats = self.fed_features(batch)
         embeds = m.embed(batch["ids"], feats, batch["image_mask"])
         hidden, logits = m(embeds, attention_mask=batch["attention_mask"])
         lm = F.cross_entropy(
@@ -174,6 +213,7 @@ def make_mllm_batch(
     host: HostMLLMBatch,
     generator: torch.Generator,
     target_noise: float,
+    self_feed: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """The batch on the training device: every image of the batch through the frozen vision tower
     in one call, then collated with teacher-forcing features and regression targets."""
@@ -184,5 +224,5 @@ def make_mllm_batch(
     else:
         all_features = torch.zeros(0, NUM_IMAGE_TOKENS, model.config.feature_dim)
     features = list(all_features.split(host.images_per_sample))
-    batch = collate(tok, host.encoded, features, generator, target_noise)
+    batch = collate(tok, host.encoded, features, generator, target_noise, self_feed)
     return {k: v.to(device) for k, v in batch.items()}
