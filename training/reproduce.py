@@ -232,7 +232,11 @@ def train(
         c3 = plan_.stage(name)
         run(
             name,
-            MLLMObjective(model, plan_.regression_weight, plan_.self_feed_passes),
+            MLLMObjective(
+                model,
+                plan_.regression_weight,
+                plan_.self_feed_passes if plan_.self_feed > 0 else 0,
+            ),
             lambda step, rank, c3=c3, name=name: host_mllm_batch(
                 config.vision.image_size,
                 tok,

@@ -125,37 +125,44 @@ class MLLMObjective(nn.Module):
         self,
         model: WeGenModel,
         regression_weight: float = 1.0,
-        self_feed_passes: int = 1,
+        self_feed_passes: int = 0,
     ) -> None:
+        """``self_feed_passes`` 0: teacher forcing only. Otherwise every step runs that many
+        passes, whether or not this process's batch has a self-fed image, so that processes
+        sharded by FSDP / ZeRO-3 (which gather parameters in each forward) stay in step."""
         super().__init__()
-        if self_feed_passes < 1:
-            raise ValueError(f"self_feed_passes must be at least 1, got {self_feed_passes}")
+        if self_feed_passes < 0:
+            raise ValueError(f"self_feed_passes cannot be negative, got {self_feed_passes}")
         self.model = model
         self.regression_weight = regression_weight
         self.self_feed_passes = self_feed_passes
 
     @torch.no_grad()
-    def fed_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def fed_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """The slot features with the self-fed target images' slots replaced by the model's own
         predictions, each of ``self_feed_passes`` passes reading the previous one's."""
-        feats = batch["slot_features"]
-        keep = batch["reg_fed"]
-        slots = batch["reg_slots"][keep]
-        rows, cols = batch["reg_rows"][keep], batch["reg_cols"][keep]
+        feats = batch["slot_features"] if batch["image_mask"].any() else None
+        empty = torch.zeros(0, dtype=torch.long, device=batch["ids"].device)
+        keep = batch.get("reg_fed", empty.bool())
+        slots = batch.get("reg_slots", empty)[keep]
+        rows, cols = batch.get("reg_rows", empty)[keep], batch.get("reg_cols", empty)[keep]
         m = self.model
         for _ in range(self.self_feed_passes):
             embeds = m.embed(batch["ids"], feats, batch["image_mask"])
             hidden, _ = m(embeds, attention_mask=batch["attention_mask"])
-            feats = feats.index_put((slots,), m.output_proj(hidden[rows, cols]).to(feats.dtype))
+            if feats is not None and len(slots):
+                pred = m.output_proj(hidden[rows, cols]).to(feats.dtype)
+                feats = feats.index_put((slots,), pred)
         return feats
 
     def forward(
         self, batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         m = self.model
-        feats = batch["slot_features"] if batch["image_mask"].any() else None
-        if "reg_fed" in batch and batch["reg_fed"].any():
+        if self.self_feed_passes:
             feats = self.fed_features(batch)
+        else:
+            feats = batch["slot_features"] if batch["image_mask"].any() else None
         embeds = m.embed(batch["ids"], feats, batch["image_mask"])
         hidden, logits = m(embeds, attention_mask=batch["attention_mask"])
         lm = F.cross_entropy(

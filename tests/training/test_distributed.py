@@ -1,7 +1,8 @@
 """Real multi-process training: 2 CPU processes (gloo) under torchrun, through accelerate.
 
 The replicas must hold identical weights after training, and a run interrupted after one step and
-resumed must reproduce the uninterrupted run's loss and weights exactly.
+resumed must reproduce the uninterrupted run's loss and weights exactly. The plan is the smoke plan
+with self-feeding on, so the no-gradient passes run under DDP too.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from training.config import smoke
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
 
-def launch(out: Path, *extra: str) -> None:
+def launch(out: Path, plan: Path, *extra: str) -> None:
     cmd = [
         sys.executable,
         "-m",
@@ -29,7 +33,7 @@ def launch(out: Path, *extra: str) -> None:
         "-m",
         "training.reproduce",
         "--plan",
-        "smoke",
+        str(plan),
         "--out",
         str(out),
         "--stages",
@@ -51,10 +55,12 @@ def losses(out: Path) -> dict[int, float]:
 
 def test_two_processes_stay_identical_and_resume_exactly(tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    launch(straight)
-    launch(resumed, "--stop-after", "1")
+    plan = tmp_path / "plan.json"
+    plan.write_text(replace(smoke(), self_feed=1.0, self_feed_passes=2).to_json())
+    launch(straight, plan)
+    launch(resumed, plan, "--stop-after", "1")
     assert not (resumed / "mllm" / "done.json").exists()
-    launch(resumed)
+    launch(resumed, plan)
     assert (resumed / "mllm" / "done.json").exists()
     # the replicas of each run agree
     for out in (straight, resumed):

@@ -122,5 +122,20 @@ def test_plans_carry_self_feeding_and_refuse_nonsense():
         replace(plan, self_feed=1.5)
     with pytest.raises(ValueError, match="at least 1"):
         replace(plan, self_feed_passes=0)
-    with pytest.raises(ValueError, match="at least 1"):
-        MLLMObjective(random_model(), self_feed_passes=0)
+    with pytest.raises(ValueError, match="negative"):
+        MLLMObjective(random_model(), self_feed_passes=-1)
+
+
+def test_a_batch_with_nothing_to_feed_runs_its_passes_and_trains_as_before(setup):
+    """Every process runs the same passes (sharded parameters are gathered in each forward), and
+    a batch with no generated image, or none drawn, has the teacher-forcing loss."""
+    model, tok, encoded, features = setup
+    g = torch.Generator()
+    for batch in (
+        collate(tok, encoded[2:], features[2:], g, 0.0, 1.0),  # VQA: an image, but not a target
+        batch_of(setup, 0.0),  # targets, none drawn
+    ):
+        with torch.no_grad():
+            plain = MLLMObjective(model)(batch)[0]
+            fed = MLLMObjective(model, self_feed_passes=2)(batch)[0]
+        assert torch.equal(plain, fed)
