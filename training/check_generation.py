@@ -43,7 +43,7 @@ from training.data.samples import Sample
 from training.data.splits import SPLITS, Split, sample_scene
 from training.evaluate import CAPABILITIES, heldout_samples
 from training.stage0_vision import cell_features, pixels_of
-from training.stage2_mllm import collate, encode_sample
+from training.stage2_mllm import MLLMObjective, collate, encode_sample
 
 #: text a reply may hold besides its image (the loop must open one)
 MAX_TEXT = 32
@@ -90,15 +90,15 @@ def teacher_forced_features(
     model: WeGenModel, tok: WeGenTokenizer, samples: Sequence[Sample], true: torch.Tensor
 ) -> torch.Tensor:
     """(N, 64, F): what the LLM predicts for each slot when it reads the *true* features at the
-    slots before it (stage 2's teacher forcing), for the same requests."""
+    slots before it (stage 2's teacher forcing), for the same requests: one self-feeding pass
+    over true features, every image fed."""
     encoded = [encode_sample(tok, s) for s in samples]
-    batch = collate(tok, encoded, list(true[:, None]), torch.Generator().manual_seed(0), 0.0)
+    batch = collate(tok, encoded, list(true[:, None]), torch.Generator(), 0.0, self_feed=1.0)
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
-    embeds = model.embed(batch["ids"], batch["slot_features"], batch["image_mask"])
-    hidden, _ = model(embeds, attention_mask=batch["attention_mask"])
-    pred = model.output_proj(hidden[batch["reg_rows"], batch["reg_cols"]]).float().cpu()
-    return pred.view_as(true)
+    fed = MLLMObjective(model, self_feed_passes=1).fed_features(batch)
+    assert fed is not None  # every request answers with an image
+    return fed[batch["reg_slots"]].float().cpu().view_as(true)
 
 
 @torch.no_grad()
