@@ -36,6 +36,9 @@ Metrics (per sample a score; the metric is the mean over samples)
   (scoring.scene_match; background and style not required).
 * ``vqa``: image + question -> text; 1 if `normalise_answer` of the reply equals that of the
   canonical answer (lower case, punctuation and a leading article dropped, digits as words).
+  The markdown also breaks it down by what the question asks (`vqa_kind`: colour, shape, size,
+  pattern, position, count, exists, background, style), as it breaks text-to-image down by
+  attribute.
 * ``edit_success``: 1 if every object the edit creates or changes is read at its new cell with
   all its new attributes, every cell the edit empties is read empty, and a background edit shows
   the new background. ``edit_preservation``: scoring.preservation (share of untouched objects
@@ -102,7 +105,17 @@ from training.data.scoring import (
 )
 from training.data.splits import SPLITS, Split, check_split
 from training.data.tasks import fits_split, plan_sample
-from training.data.world import ObjectSpec, Scene
+from training.data.world import (
+    BACKGROUNDS,
+    COLOURS,
+    PATTERNS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    STYLES,
+    ObjectSpec,
+    Scene,
+)
 
 __all__ = [
     "CAPABILITIES",
@@ -230,6 +243,33 @@ def vqa_answer(sample: Sample) -> str:
 
 def vqa_score(sample: Sample, text: str) -> float:
     return float(normalise_answer(text) == normalise_answer(vqa_answer(sample)) != "")
+
+
+#: what a VQA question asks, told apart by its canonical answer (the vocabularies are disjoint)
+VQA_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("colour", frozenset(COLOURS)),
+    ("shape", frozenset(SHAPES)),
+    ("size", frozenset(SIZES)),
+    ("pattern", frozenset(PATTERNS)),
+    ("position", frozenset(POSITIONS)),
+    ("count", frozenset(NUMBER_WORDS)),
+    ("exists", frozenset({"yes", "no"})),
+    ("background", frozenset(BACKGROUNDS)),
+    ("style", frozenset(STYLES)),
+)
+
+
+def vqa_kind(sample: Sample) -> str:
+    """What the question asks: ``colour``, ``shape``, ..., ``style`` (`VQA_KINDS`)."""
+    answer = vqa_answer(sample)
+    for kind, answers in VQA_KINDS:
+        if answer in answers:
+            return kind
+    raise ValueError(f"no VQA kind answers {answer!r}")
+
+
+def _vqa_by_kind(sample: Sample, out: Output) -> dict[str, list[int]]:
+    return {vqa_kind(sample): [int(vqa_score(sample, out.text)), 1]}
 
 
 def edit_applied(before: Scene, after: Scene, parsed: ParsedScene) -> bool:
@@ -460,13 +500,25 @@ class Capability:
     score: Callable[[Sample, Output], dict[str, float]]
     oracle: Callable[[Sample], Output] = _image_oracle
     max_new_tokens: int | None = None
-    #: partial credit for a drawing: per attribute, [correct, total] (`Report.attribute_accuracy`)
-    attributes: Callable[[Sample, Image.Image], dict[str, list[int]]] | None = None
+    #: partial credit: per part (an attribute of a drawing, a kind of question), [correct,
+    #: total] (`Report.attribute_accuracy`); empty when there is nothing to read
+    attributes: Callable[[Sample, Output], dict[str, list[int]]] | None = None
+    #: the heading of the markdown table that shows those shares
+    breakdown: str = ""
 
 
-def _target_attributes(sample: Sample, image: Image.Image) -> dict[str, list[int]]:
+_T2I_BREAKDOWN = (
+    "Text-to-image, attribute by attribute (the share the judge reads right; the metrics above "
+    "need every one):"
+)
+_VQA_BREAKDOWN = "VQA, by what the question asks (the share answered right):"
+
+
+def _target_attributes(sample: Sample, out: Output) -> dict[str, list[int]]:
     # the metric needs every attribute right; training moves these first
-    hits = attribute_hits(sample.target_scenes[-1], parse_scene(image))
+    if out.image is None:
+        return {}
+    hits = attribute_hits(sample.target_scenes[-1], parse_scene(out.image))
     return {name: list(pair) for name, pair in hits.items()}
 
 
@@ -488,6 +540,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         _objects(1),
         _one("t2i_single", t2i_score),
         attributes=_target_attributes,
+        breakdown=_T2I_BREAKDOWN,
     ),
     Capability(
         "t2i_pair",
@@ -497,6 +550,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         _objects(2),
         _one("t2i_pair", t2i_score),
         attributes=_target_attributes,
+        breakdown=_T2I_BREAKDOWN,
     ),
     Capability(
         "vqa",
@@ -507,6 +561,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         lambda s, out: {"vqa": vqa_score(s, out.text)},
         oracle=lambda s: Output(text=vqa_answer(s)),
         max_new_tokens=VQA_MAX_NEW_TOKENS,
+        attributes=_vqa_by_kind,
+        breakdown=_VQA_BREAKDOWN,
     ),
     Capability(
         "edit",
@@ -687,20 +743,21 @@ class Report:
             )
         passed = sum(m.passed for m in self.metrics.values())
         lines += ["", f"{passed} of {len(self.metrics)} targets met."]
-        partial = {c.name: self.attribute_accuracy(c.name) for c in CAPABILITIES if c.attributes}
-        partial = {c: shares for c, shares in partial.items() if shares}
-        if partial:
-            names = list(next(iter(partial.values())))
+        for heading, caps in itertools.groupby(CAPABILITIES, key=lambda c: c.breakdown):
+            partial = {c.name: self.attribute_accuracy(c.name) for c in caps if c.attributes}
+            partial = {c: shares for c, shares in partial.items() if shares}
+            if not partial:
+                continue
+            names = list(dict.fromkeys(n for shares in partial.values() for n in shares))
             lines += [
                 "",
-                "Text-to-image, attribute by attribute (the share the judge reads right; the "
-                "metrics above need every one):",
+                heading,
                 "",
                 "| | " + " | ".join(names) + " |",
                 "|---|" + "---:|" * len(names),
             ]
             lines += [
-                f"| {c} | " + " | ".join(f"{shares.get(n, 0.0):.2f}" for n in names) + " |"
+                f"| {c} | " + " | ".join(_share(shares.get(n)) for n in names) + " |"
                 for c, shares in partial.items()
             ]
         failures = Counter(self.failures)
@@ -708,6 +765,10 @@ class Report:
             lines += ["", f"Failed requests ({sum(failures.values())}), each a miss:"]
             lines += [f"- {count} × {message}" for message, count in failures.most_common(10)]
         return "\n".join(lines) + "\n"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 # --- the evaluation -------------------------------------------------------------------------
@@ -837,8 +898,9 @@ def _run_capability(
         }
         if cap.task is Task.DESCRIBE:
             extra |= {"answer": output.text[:200], "expected": best.text}
-        if cap.attributes and output.image is not None:
-            extra["attributes"] = cap.attributes(sample, output.image)
+        parts = cap.attributes(sample, output) if cap.attributes else {}
+        if parts:
+            extra["attributes"] = parts
         report.items.append(_item(cap.name, sample_seed, sample, **extra))
     for metric in cap.metrics:
         spec = METRICS[metric]

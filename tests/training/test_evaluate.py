@@ -138,6 +138,54 @@ def test_t2i_reports_partial_credit_attribute_by_attribute():
     assert shares["shape"] == shares["colour"] == shares["count"] == 0.0
 
 
+_QUESTION_STARTS = {
+    "colour": "What colour is",
+    "shape": "What shape is",
+    "size": "What size is",
+    "pattern": "What pattern does",
+    "position": "Where is",
+    "count": "How many",
+    "exists": "Is there",
+    "background": "What is the background",
+    "style": "What style is",
+}
+
+
+def test_vqa_kind_names_what_each_question_asks():
+    seen = set()
+    for seed in range(160):
+        sample = make_sample("vqa", seed, "heldout", 32)
+        kind = ev.vqa_kind(sample)
+        question = ev._last_user_text(sample)
+        assert _QUESTION_STARTS[kind] in question, (kind, question)
+        seen.add(kind)
+    assert seen == set(_QUESTION_STARTS)
+
+
+class _YesEngine:
+    """Answers every question "Yes."."""
+
+    def run(self, request, on_event, cancel):
+        on_event(api.Finished(request.request_id, api.Turn.assistant("Yes."), {}))
+
+
+def test_vqa_reports_its_score_by_what_the_question_asks():
+    report = ev.evaluate(_YesEngine(), 40, 0, size=32, only=["vqa"])
+    samples = [make_sample("vqa", i["sample_seed"], i["split"], 32) for i in report.items]
+    kinds = [ev.vqa_kind(s) for s in samples]
+    assert [list(i["attributes"]) for i in report.items] == [[k] for k in kinds]
+    # "yes" is right only for a question whether something is there, and only when it is
+    exists = [
+        ev.vqa_answer(s) == "yes" for s, k in zip(samples, kinds, strict=True) if k == "exists"
+    ]
+    shares = report.attribute_accuracy("vqa")
+    assert shares == {k: (sum(exists) / len(exists) if k == "exists" else 0.0) for k in kinds}
+    assert len(shares) >= 6 and len(exists) > 0
+    markdown = report.to_markdown()
+    assert "VQA, by what the question asks" in markdown
+    assert "attribute by attribute" not in markdown  # no drawing was asked for
+
+
 class _RecordingEngine(_FailingEngine):
     def __init__(self):
         self.requests = []
