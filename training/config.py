@@ -81,6 +81,11 @@ class TrainingPlan:
     # (scheduled sampling), and the no-gradient passes that make those predictions
     self_feed: float = 0.0
     self_feed_passes: int = 1
+    # stages 2-3: each supervised token's LM-loss weight is its sample's supervised-token count
+    # to the power -lm_length_power (normalised): 0 is the plain token mean, where a one-word
+    # VQA answer weighs nothing beside a 40-word caption; 1 the mean of per-sample means; 0.5
+    # square averaging, between the two
+    lm_length_power: float = 0.0
     condition_dropout: float = 0.1  # UNet trained unconditioned this often, for CFG
     vae_crop: float = 0.5  # VAE trained on random crops of this fraction of the image side
     # train only the VAE's decoder: its encoder, so the UNet's latent space, stays as it is
@@ -92,6 +97,8 @@ class TrainingPlan:
             raise ValueError(f"self_feed is a probability (0 to 1), got {self.self_feed}")
         if self.self_feed_passes < 1:
             raise ValueError(f"self_feed_passes must be at least 1, got {self.self_feed_passes}")
+        if not 0.0 <= self.lm_length_power <= 1.0:
+            raise ValueError(f"lm_length_power must be from 0 to 1, got {self.lm_length_power}")
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:

@@ -236,6 +236,7 @@ def train(
                 model,
                 plan_.regression_weight,
                 plan_.self_feed_passes if plan_.self_feed > 0 else 0,
+                plan_.lm_length_power,
             ),
             lambda step, rank, c3=c3, name=name: host_mllm_batch(
                 config.vision.image_size,

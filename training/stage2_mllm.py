@@ -14,6 +14,9 @@ Self-feeding (scheduled sampling, run in parallel over the slots) goes further: 
 ``self_feed_passes`` forward passes without gradient, each reading the previous pass's predictions.
 Free-running generation compounds each slot's error into the next; a model trained only on true
 features has never seen that drift (training/check_generation.py measures both errors).
+The LM loss is the mean over supervised tokens; with ``lm_length_power`` above 0 (`lm_loss`)
+short answers weigh more, since under a token mean a one-word VQA answer is a few tokens among
+hundreds of caption and rewrite tokens in a batch.
 Stage 3 (DIIC / editing SFT) is the same objective with edit, DIIC and subject samples weighted up.
 """
 
@@ -120,22 +123,42 @@ def collate(
     return batch
 
 
+def lm_loss(logits: torch.Tensor, labels: torch.Tensor, length_power: float = 0.0) -> torch.Tensor:
+    """Next-token cross entropy over the supervised tokens (labels not -100), each weighted by
+    its sample's supervised-token count to the power ``-length_power``, normalised by the sum of
+    weights. 0 is the plain token mean; 1 gives every sample with a supervised token the same
+    weight, however long its answer; 0.5 is square averaging."""
+    logits, targets = logits[:, :-1].float(), labels[:, 1:]
+    if length_power == 0.0:
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+    per_token = F.cross_entropy(
+        logits.transpose(1, 2), targets, ignore_index=-100, reduction="none"
+    )  # (B, T-1), 0 where unsupervised
+    supervised = targets != -100
+    counts = supervised.sum(dim=1, keepdim=True).clamp(min=1)
+    weights = supervised * counts.float().pow(-length_power)
+    return (per_token * weights).sum() / weights.sum()
+
+
 class MLLMObjective(nn.Module):
     def __init__(
         self,
         model: WeGenModel,
         regression_weight: float = 1.0,
         self_feed_passes: int = 0,
+        lm_length_power: float = 0.0,
     ) -> None:
         """``self_feed_passes`` 0: teacher forcing only. Otherwise every step runs that many
         passes, whether or not this process's batch has a self-fed image, so that processes
-        sharded by FSDP / ZeRO-3 (which gather parameters in each forward) stay in step."""
+        sharded by FSDP / ZeRO-3 (which gather parameters in each forward) stay in step.
+        ``lm_length_power``: how the LM loss weighs samples of different lengths (`lm_loss`)."""
         super().__init__()
         if self_feed_passes < 0:
             raise ValueError(f"self_feed_passes cannot be negative, got {self_feed_passes}")
         self.model = model
         self.regression_weight = regression_weight
         self.self_feed_passes = self_feed_passes
+        self.lm_length_power = lm_length_power
 
     @torch.no_grad()
     def fed_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -165,11 +188,7 @@ class MLLMObjective(nn.Module):
             feats = batch["slot_features"] if batch["image_mask"].any() else None
         embeds = m.embed(batch["ids"], feats, batch["image_mask"])
         hidden, logits = m(embeds, attention_mask=batch["attention_mask"])
-        lm = F.cross_entropy(
-            logits[:, :-1].flatten(0, 1).float(),
-            batch["labels"][:, 1:].flatten(),
-            ignore_index=-100,
-        )
+        lm = lm_loss(logits, batch["labels"], self.lm_length_power)
         nan = torch.full((), float("nan"), device=lm.device)
         logs = {"lm": lm, "mse": nan, "cos": nan}  # the same keys on every process (NaN: no image)
         loss = lm

@@ -12,7 +12,7 @@ from engine.template import NUM_IMAGE_TOKENS
 from engine.testing import random_model, tiny_tokenizer
 from training.config import TrainingPlan, cpu_2h
 from training.data.tasks import plan_sample
-from training.stage2_mllm import MLLMObjective, collate, encode_sample
+from training.stage2_mllm import MLLMObjective, collate, encode_sample, lm_loss
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,41 @@ def test_a_batch_with_nothing_to_feed_runs_its_passes_and_trains_as_before(setup
             plain = MLLMObjective(model)(batch)[0]
             fed = MLLMObjective(model, self_feed_passes=2)(batch)[0]
         assert torch.equal(plain, fed)
+
+
+def test_lm_loss_weighs_samples_by_their_length_as_asked():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 12, 9, generator=g)
+    labels = torch.randint(0, 9, (4, 12), generator=g)
+    labels[:, :3] = -100  # prompts
+    labels[0, 5:] = -100  # a two-token answer beside ten-, nine-token ones
+    labels[2, 7:] = -100
+    labels[3] = -100  # a sample with nothing to learn is left out, not a zero
+    per_sample = [
+        torch.nn.functional.cross_entropy(logits[b, :-1], labels[b, 1:], ignore_index=-100)
+        for b in range(3)
+    ]
+    counts = [int((labels[b, 1:] != -100).sum()) for b in range(3)]
+    flat = torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100
+    )
+    assert torch.equal(lm_loss(logits, labels), flat)  # the default: the plain token mean
+    assert torch.allclose(lm_loss(logits, labels, 1.0), torch.stack(per_sample).mean())
+    w = [c**0.5 for c in counts]  # square averaging: sum of n * mean * n^-0.5, over sum of n^0.5
+    square = sum(wi * li for wi, li in zip(w, per_sample, strict=True)) / sum(w)
+    assert torch.allclose(lm_loss(logits, labels, 0.5), square)
+    assert torch.allclose(lm_loss(logits, labels, 1e-9), flat)
+
+
+def test_the_length_power_reaches_the_objective_and_the_plan(setup):
+    model = random_model()
+    batch = batch_of(setup, 0.0)
+    with torch.no_grad():
+        token_mean = MLLMObjective(model)(batch)[1]["lm"]
+        per_sample = MLLMObjective(model, lm_length_power=1.0)(batch)[1]["lm"]
+    assert float(per_sample) != pytest.approx(float(token_mean))
+    plan = replace(cpu_2h(), lm_length_power=0.5)
+    assert cpu_2h().lm_length_power == 0.0
+    assert TrainingPlan.from_json(plan.to_json()) == plan
+    with pytest.raises(ValueError, match="lm_length_power"):
+        replace(plan, lm_length_power=1.5)
