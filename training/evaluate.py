@@ -246,12 +246,13 @@ def vqa_score(sample: Sample, text: str) -> float:
 
 
 #: what a VQA question asks, told apart by its canonical answer (the vocabularies are disjoint)
+#: (in the order of the text-to-image attributes, so the report's tables line up)
 VQA_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("colour", frozenset(COLOURS)),
     ("shape", frozenset(SHAPES)),
+    ("colour", frozenset(COLOURS)),
     ("size", frozenset(SIZES)),
-    ("pattern", frozenset(PATTERNS)),
     ("position", frozenset(POSITIONS)),
+    ("pattern", frozenset(PATTERNS)),
     ("count", frozenset(NUMBER_WORDS)),
     ("exists", frozenset({"yes", "no"})),
     ("background", frozenset(BACKGROUNDS)),
@@ -266,6 +267,9 @@ def vqa_kind(sample: Sample) -> str:
         if answer in answers:
             return kind
     raise ValueError(f"no VQA kind answers {answer!r}")
+
+
+_PART_ORDER = {kind: i for i, (kind, _) in enumerate(VQA_KINDS)}
 
 
 def _vqa_by_kind(sample: Sample, out: Output) -> dict[str, list[int]]:
@@ -748,7 +752,10 @@ class Report:
             partial = {c: shares for c, shares in partial.items() if shares}
             if not partial:
                 continue
-            names = list(dict.fromkeys(n for shares in partial.values() for n in shares))
+            names = sorted(
+                dict.fromkeys(n for shares in partial.values() for n in shares),
+                key=lambda n: _PART_ORDER.get(n, len(_PART_ORDER)),
+            )
             lines += [
                 "",
                 heading,
