@@ -8,7 +8,10 @@ learns to predict them, so an attribute they do not carry cannot come back in an
 fits one linear probe per attribute (ridge regression on one-hot targets, argmax to read) on
 ``n`` training-split scenes: the object attributes (shape, colour, size, pattern) from the
 features averaged over the object's cell of the 3x3 scene grid, as stage 0's semantic head reads
-them, and background and drawing style from the mean feature. It then scores
+them, and background and drawing style from the mean feature. A ``position`` probe reads which
+cell that averaged feature came from: the features' order tells the de-tokenizer where things
+are, but the LLM sees them through positions in a sequence, and answers "Where is ...?" only as
+well as the features themselves say where they sit. It then scores
 
 * ``train``: other training-split scenes (does the tower carry the attribute at all?);
 * ``heldout``: held-out scenes, whose attribute combinations training never showed (does it carry
@@ -37,6 +40,9 @@ from training.data.world import POSITIONS, STYLES, Scene
 from training.stage0_vision import BACKGROUND_NAMES, CELL_ATTRIBUTES, cell_features, pixels_of
 
 #: scene attributes, read from the mean feature
+#: read from an object's cell feature: its attributes, and which cell it is (the LLM must know
+#: *where* a feature sits to answer "Where is ...?")
+CELL_VALUES: dict[str, tuple[str, ...]] = {**CELL_ATTRIBUTES, "position": POSITIONS}
 SCENE_VALUES: dict[str, tuple[str, ...]] = {"background": BACKGROUND_NAMES, "style": STYLES}
 RIDGE = 1.0
 
@@ -62,11 +68,11 @@ def probe_rows(
     """Per attribute: (inputs, value indices): one row per object for object attributes (its
     cell's feature), one per scene for scene attributes (the mean feature)."""
     rows: dict[str, tuple[list[torch.Tensor], list[int]]] = {
-        name: ([], []) for name in (*CELL_ATTRIBUTES, *SCENE_VALUES)
+        name: ([], []) for name in (*CELL_VALUES, *SCENE_VALUES)
     }
     for scene, cell, mean in zip(scenes, cells, means, strict=True):
         for obj in scene.objects:
-            for name, values in CELL_ATTRIBUTES.items():
+            for name, values in CELL_VALUES.items():
                 rows[name][0].append(cell[POSITIONS.index(obj.position)])
                 rows[name][1].append(values.index(getattr(obj, name)))
         for name, values in SCENE_VALUES.items():
@@ -91,7 +97,7 @@ def fit_probes(
     rows: dict[str, tuple[torch.Tensor, torch.Tensor]],
 ) -> dict[str, torch.Tensor]:
     """One probe per attribute from `probe_rows` of the fitting scenes."""
-    values = {**CELL_ATTRIBUTES, **SCENE_VALUES}
+    values = {**CELL_VALUES, **SCENE_VALUES}
     return {name: fit_probe(x, y, len(values[name])) for name, (x, y) in rows.items()}
 
 

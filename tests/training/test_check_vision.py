@@ -43,12 +43,14 @@ def test_even_an_untrained_tower_carries_colour_and_background(keep_threads):
     # EVA's linear patch embedding (the preset's conv stem is not linear in the pixels)
     vision = VisionEncoder(replace(wegen_tiny().vision, conv_stem=()))
     result = check_vision(vision, n=120, n_eval=40)
-    for name in ("shape", "colour", "size", "pattern", "background", "style"):
+    for name in ("shape", "colour", "size", "pattern", "position", "background", "style"):
         assert set(result[name]) == {"chance", "train", "heldout"}
         assert 0.0 < result[name]["chance"] < 1.0
     # patch embeddings are linear in the pixels: plain colour survives random layers
     assert result["colour"]["train"] > result["colour"]["chance"] + 0.3
     assert result["background"]["heldout"] > 0.9
+    # its (random, small) position embeddings already say a little of which cell a feature is in
+    assert result["position"]["heldout"] > result["position"]["chance"] + 0.1
 
 
 def test_the_command_reads_a_model_folder_and_refuses_bad_input(tmp_path, capsys, keep_threads):
