@@ -38,7 +38,7 @@ def test_the_command_reads_a_model_folder_and_refuses_bad_input(tmp_path, capsys
     assert -1 <= result["cosine"] <= 1 and result["relative_mse"] >= 0 < result["norm_ratio"]
     forced = result["teacher_forced"]
     assert set(forced) == {"cosine", "relative_mse", "norm_ratio"} and forced["relative_mse"] >= 0
-    names = {"shape", "colour", "size", "pattern", "background", "style"}
+    names = {"shape", "colour", "size", "pattern", "position", "background", "style"}
     for key in ("probe_true", "probe_generated"):
         assert set(result[key]) == names
         assert all(0 <= v <= 1 for v in result[key].values())
