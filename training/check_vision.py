@@ -39,10 +39,10 @@ from training.data.splits import sample_scene
 from training.data.world import POSITIONS, STYLES, Scene
 from training.stage0_vision import BACKGROUND_NAMES, CELL_ATTRIBUTES, cell_features, pixels_of
 
-#: scene attributes, read from the mean feature
 #: read from an object's cell feature: its attributes, and which cell it is (the LLM must know
 #: *where* a feature sits to answer "Where is ...?")
 CELL_VALUES: dict[str, tuple[str, ...]] = {**CELL_ATTRIBUTES, "position": POSITIONS}
+#: scene attributes, read from the mean feature
 SCENE_VALUES: dict[str, tuple[str, ...]] = {"background": BACKGROUND_NAMES, "style": STYLES}
 RIDGE = 1.0
 
