@@ -163,7 +163,8 @@ class MLLMObjective(nn.Module):
     @torch.no_grad()
     def fed_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """The slot features with the self-fed target images' slots replaced by the model's own
-        predictions, each of ``self_feed_passes`` passes reading the previous one's."""
+        predictions, each of ``self_feed_passes`` passes reading the previous one's (no pass: the
+        batch's features as they are; None without images)."""
         feats = batch["slot_features"] if batch["image_mask"].any() else None
         empty = torch.zeros(0, dtype=torch.long, device=batch["ids"].device)
         keep = batch.get("reg_fed", empty.bool())
@@ -182,10 +183,7 @@ class MLLMObjective(nn.Module):
         self, batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         m = self.model
-        if self.self_feed_passes:
-            feats = self.fed_features(batch)
-        else:
-            feats = batch["slot_features"] if batch["image_mask"].any() else None
+        feats = self.fed_features(batch)  # the batch's own features when self-feeding is off
         embeds = m.embed(batch["ids"], feats, batch["image_mask"])
         hidden, logits = m(embeds, attention_mask=batch["attention_mask"])
         lm = lm_loss(logits, batch["labels"], self.lm_length_power)
