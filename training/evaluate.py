@@ -107,11 +107,7 @@ from training.data.splits import SPLITS, Split, check_split
 from training.data.tasks import fits_split, plan_sample
 from training.data.world import (
     BACKGROUNDS,
-    COLOURS,
-    PATTERNS,
-    POSITIONS,
-    SHAPES,
-    SIZES,
+    OBJECT_VALUES,
     STYLES,
     ObjectSpec,
     Scene,
@@ -248,11 +244,7 @@ def vqa_score(sample: Sample, text: str) -> float:
 #: what a VQA question asks, told apart by its canonical answer (the vocabularies are disjoint)
 #: (in the order of the text-to-image attributes, so the report's tables line up)
 VQA_KINDS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("shape", frozenset(SHAPES)),
-    ("colour", frozenset(COLOURS)),
-    ("size", frozenset(SIZES)),
-    ("position", frozenset(POSITIONS)),
-    ("pattern", frozenset(PATTERNS)),
+    *((name, frozenset(values)) for name, values in OBJECT_VALUES.items()),
     ("count", frozenset(NUMBER_WORDS)),
     ("exists", frozenset({"yes", "no"})),
     ("background", frozenset(BACKGROUNDS)),

@@ -34,23 +34,17 @@ from training.data.render import object_coverage, render_scene
 from training.data.splits import sample_scene
 from training.data.world import (
     BACKGROUNDS,
-    COLOURS,
-    PATTERNS,
+    OBJECT_VALUES,
     POSITIONS,
-    SHAPES,
-    SIZES,
     STYLES,
     Scene,
 )
 
 BACKGROUND_NAMES = tuple(BACKGROUNDS)
-COLOUR_NAMES = tuple(COLOURS)
 #: the object attributes the semantic head reads from each cell of the scene grid, and their values
+#: (all but position, which is the cell itself; the heads are built in this order)
 CELL_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "shape": SHAPES,
-    "colour": COLOUR_NAMES,
-    "size": SIZES,
-    "pattern": PATTERNS,
+    name: OBJECT_VALUES[name] for name in ("shape", "colour", "size", "pattern")
 }
 HEADS = {name: len(values) for name, values in CELL_ATTRIBUTES.items()}
 

@@ -69,8 +69,15 @@ BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
 #: Drawing styles: flat fill; fill with a dark outline; soft (shaded and blurred); pixel art.
 STYLES: tuple[str, ...] = ("flat", "outline", "soft", "pixel")
 
-#: Attributes every object has, in the order captions and the judge report them.
-OBJECT_ATTRIBUTES: tuple[str, ...] = ("shape", "colour", "size", "position", "pattern")
+#: Every object attribute and its values, in the order captions and the judge report them.
+OBJECT_VALUES: dict[str, tuple[str, ...]] = {
+    "shape": SHAPES,
+    "colour": tuple(COLOURS),
+    "size": SIZES,
+    "position": POSITIONS,
+    "pattern": PATTERNS,
+}
+OBJECT_ATTRIBUTES: tuple[str, ...] = tuple(OBJECT_VALUES)
 
 MAX_OBJECTS = 4
 
@@ -88,13 +95,8 @@ class ObjectSpec:
     jitter: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (
-            ("shape", self.shape, SHAPES),
-            ("colour", self.colour, COLOURS),
-            ("size", self.size, SIZES),
-            ("position", self.position, POSITIONS),
-            ("pattern", self.pattern, PATTERNS),
-        ):
+        for name, allowed in OBJECT_VALUES.items():
+            value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; expected one of {sorted(allowed)}")
         if not all(-1.0 <= j <= 1.0 for j in self.jitter):
