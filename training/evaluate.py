@@ -61,7 +61,9 @@ A request that ends in ``Failed`` / ``Cancelled`` (or raises) is a miss: 0 for f
 of 0 dB for restoration, and no image for PSR (not consistent; left out of the diversity). Its
 message is kept in the report. Each metric also reports a **judge ceiling** where meaningful:
 the score of the ground-truth render (the canonical answer for VQA) standing in for the model's
-output, i.e. what a perfect model would get given the judge's own errors.
+output, i.e. what a perfect model would get given the judge's own errors. And a **95% interval**
+(training/confidence.py: Wilson for shares, a bootstrap over samples otherwise), worked out from
+the report's items, so that runs are compared by what their samples can tell apart.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ from engine.template import (
     TemplateTurn,
     task_text,
 )
+from training.confidence import bootstrap, format_interval, mean_interval
 from training.data.captions import NUMBER_WORDS, Brief
 from training.data.judge import ParsedScene, parse_scene
 from training.data.samples import Sample
@@ -656,7 +659,8 @@ class MetricResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MetricResult:
-        return cls(**{k: v for k, v in data.items() if k != "passed"})
+        # "passed" and "interval" are derived (the latter from the report's items)
+        return cls(**{k: v for k, v in data.items() if k not in ("passed", "interval")})
 
 
 @dataclass
@@ -695,9 +699,21 @@ class Report:
                     total[name] += t
         return {name: correct[name] / total[name] for name in total if total[name]}
 
+    def interval(self, metric: str) -> tuple[float, float] | None:
+        """The metric's 95% interval over this report's items (`training.confidence`); None
+        when no item scored it."""
+        if metric in PSR_STATISTICS:
+            rows = [i["scores"] for i in self.items if i["capability"] == PSR_CAPABILITY]
+            return bootstrap(rows, PSR_STATISTICS[metric]) if rows else None
+        return mean_interval([i["scores"][metric] for i in self.items if metric in i["scores"]])
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["metrics"] = {k: m.to_dict() for k, m in self.metrics.items()}
+        intervals = {k: self.interval(k) for k in self.metrics}
+        data["metrics"] = {
+            k: m.to_dict() | {"interval": None if (i := intervals[k]) is None else list(i)}
+            for k, m in self.metrics.items()
+        }
         data["passed"] = self.passed
         return data
 
@@ -727,15 +743,16 @@ class Report:
             f"PSR seeds {self.psr_seeds} · image size {self.image_size} · "
             f"{self.elapsed_s:.0f} s" + "".join(f" · {k} {v}" for k, v in changed.items()),
             "",
-            "| metric | value | target | result | n | failed | judge ceiling |",
-            "|---|---:|---:|---|---:|---:|---:|",
+            "| metric | value | 95% interval | target | result | n | failed | judge ceiling |",
+            "|---|---:|---:|---:|---|---:|---:|---:|",
         ]
         for m in self.metrics.values():
             op = "≥" if m.op == ">=" else "≤"
             ceiling = "–" if m.ceiling is None else f"{m.ceiling:.3f}"
             lines.append(
-                f"| {m.name} | {m.value:.3f} | {op} {m.target:g} | "
-                f"{'pass' if m.passed else 'FAIL'} | {m.n} | {m.failed} | {ceiling} |"
+                f"| {m.name} | {m.value:.3f} | {format_interval(self.interval(m.name))} | "
+                f"{op} {m.target:g} | {'pass' if m.passed else 'FAIL'} | {m.n} | {m.failed} | "
+                f"{ceiling} |"
             )
         passed = sum(m.passed for m in self.metrics.values())
         lines += ["", f"{passed} of {len(self.metrics)} targets met."]
@@ -788,6 +805,24 @@ def _seed(sample_seed: int, k: int = 0) -> int:
 
 def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else 0.0
+
+
+def _psr_diversity_ratio(prompts: Sequence[dict[str, float]]) -> float:
+    on = _mean([p["diversity_on"] for p in prompts])
+    return on / max(_mean([p["diversity_off"] for p in prompts]), DIVERSITY_FLOOR)
+
+
+def _psr_fidelity_drop(prompts: Sequence[dict[str, float]]) -> float:
+    return _mean([p["consistent_off"] for p in prompts]) - _mean(
+        [p["consistent_on"] for p in prompts]
+    )
+
+
+#: the PSR metrics, each a statistic of the per-prompt scores (not a mean of per-prompt values)
+PSR_STATISTICS: dict[str, Callable[[Sequence[dict[str, float]]], float]] = {
+    "psr_diversity_ratio": _psr_diversity_ratio,
+    "psr_fidelity_drop": _psr_fidelity_drop,
+}
 
 
 def evaluate(
@@ -950,18 +985,17 @@ def _run_psr(
                 PSR_CAPABILITY, sample_seed, sample, prompt=brief, scores=scores, failures=failures
             )
         )
-    div_on = _mean([p["diversity_on"] for p in per_prompt])
-    div_off = _mean([p["diversity_off"] for p in per_prompt])
-    drop = _mean([p["consistent_off"] for p in per_prompt]) - _mean(
-        [p["consistent_on"] for p in per_prompt]
-    )
-    for metric, value in (
-        ("psr_diversity_ratio", div_on / max(div_off, DIVERSITY_FLOOR)),
-        ("psr_fidelity_drop", drop),
-    ):
+    for metric, statistic in PSR_STATISTICS.items():
         spec = METRICS[metric]
         report.metrics[metric] = MetricResult(
-            metric, value, spec.target, spec.op, len(per_prompt), failed, None, spec.description
+            metric,
+            statistic(per_prompt),
+            spec.target,
+            spec.op,
+            len(per_prompt),
+            failed,
+            None,
+            spec.description,
         )
 
 

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.config import WeGenConfig
+from training.confidence import format_interval
 from training.config import STAGES, TrainingPlan, plan
+from training.evaluate import Report
 
 STAGE_TITLES = {
     "vision": "0 · vision tower (semantic + redraw heads)",
@@ -236,16 +238,18 @@ def card(
             "`wegen-eval` on held-out samples only, through the Engine API as the app runs "
             "it (`wegen-eval --model resources/models/wegen-tiny --out report.json`). The "
             "judge ceiling is the score the ground-truth image gets (the judge's own "
-            "limit).",
+            "limit); the 95% interval is the range these samples cannot tell apart from the "
+            "value (Wilson for shares, a bootstrap otherwise).",
             "",
-            "| metric | value | target | met | n | judge ceiling |",
-            "|---|---|---|---|---|---|",
+            "| metric | value | 95% interval | target | met | n | judge ceiling |",
+            "|---|---|---|---|---|---|---|",
         ]
+        scored = Report.from_dict(report)
         for name, m in report["metrics"].items():
             ceiling = m.get("ceiling")
             lines.append(
-                f"| {name} | {m['value']:.3f} | {m['op']} {m['target']} | "
-                f"{'yes' if m['passed'] else 'no'} | {m['n']} | "
+                f"| {name} | {m['value']:.3f} | {format_interval(scored.interval(name))} | "
+                f"{m['op']} {m['target']} | {'yes' if m['passed'] else 'no'} | {m['n']} | "
                 f"{'' if ceiling is None else f'{ceiling:.3f}'} |"
             )
         lines.append("")

@@ -13,9 +13,11 @@ from engine import api
 from engine.template import ImageRole, Role, TemplateTurn, task_text
 from engine.testing import make_random_model_folder
 from training import evaluate as ev
+from training.confidence import format_interval, wilson
 from training.data.render import render_scene
 from training.data.splits import is_heldout_scene
 from training.data.tasks import evaluated_scenes, fits_split, make_sample
+from training.model_card import card
 
 CAPS = {c.name: c for c in ev.CAPABILITIES}
 FRACTIONS = set(ev.METRICS) - {
@@ -59,6 +61,8 @@ def test_cli_evaluates_a_random_model_on_heldout_samples(tmp_path, capsys, keep_
         assert m.n == 1 and m.target == ev.METRICS[name].target
         if name in FRACTIONS:
             assert 0.0 <= m.value <= 1.0 and m.ceiling is not None and 0 <= m.ceiling <= 1
+        low, high = data["metrics"][name]["interval"]  # one sample: an interval around it
+        assert low - 1e-9 <= m.value <= high + 1e-9
     gain = report.metrics["restoration_psnr_gain_db"].value
     assert -ev.PSNR_CAP <= gain <= ev.PSNR_CAP
     assert report.metrics["psr_diversity_ratio"].value >= 0
@@ -181,7 +185,11 @@ def test_vqa_reports_its_score_by_what_the_question_asks():
     shares = report.attribute_accuracy("vqa")
     assert shares == {k: (sum(exists) / len(exists) if k == "exists" else 0.0) for k in kinds}
     assert len(shares) >= 6 and len(exists) > 0
+    right = sum(exists)  # every other question is answered wrong
+    assert report.metrics["vqa"].value == right / 40
+    assert report.interval("vqa") == wilson(right, 40)
     markdown = report.to_markdown()
+    assert f"| vqa | {right / 40:.3f} | {format_interval(wilson(right, 40))} |" in markdown
     assert "VQA, by what the question asks" in markdown
     assert "attribute by attribute" not in markdown  # no drawing was asked for
 
@@ -343,3 +351,20 @@ def test_psr_scorer():
     assert scores["consistent_on"] == scores["consistent_off"] == 1.0
     failed = ev.psr_scores(s.brief, [None, None], [renders[0], None])
     assert failed["consistent_on"] == 0.0 and failed["consistent_off"] == 0.5
+
+
+def test_model_card_shows_each_metric_with_its_interval(tmp_path):
+    report = ev.Report("m", 0, 4, 2, 32)
+    report.metrics["vqa"] = ev.MetricResult("vqa", 0.75, 0.9, ">=", 4)
+    report.metrics["restoration_psnr_gain_db"] = ev.MetricResult(
+        "restoration_psnr_gain_db", 1.0, 6.0, ">=", 3
+    )
+    for answer in (1.0, 0.0, 1.0, 1.0):
+        report.items.append({"capability": "vqa", "scores": {"vqa": answer}})
+    for gain in (0.0, 1.0, 2.0):
+        report.items.append({"capability": "restore", "scores": {"restoration_psnr_gain_db": gain}})
+    text = card([], report.to_dict(), make_random_model_folder(tmp_path / "model"))
+    assert f"| vqa | 0.750 | {format_interval(wilson(3, 4))} | >= 0.9 | no | 4 |" in text
+    low, high = report.interval("restoration_psnr_gain_db")
+    assert 0.0 <= low < 1.0 < high <= 2.0  # a bootstrap of the mean stays among the samples
+    assert f"| restoration_psnr_gain_db | 1.000 | {format_interval((low, high))} |" in text
