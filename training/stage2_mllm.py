@@ -170,12 +170,26 @@ class MLLMObjective(nn.Module):
         keep = batch.get("reg_fed", empty.bool())
         slots = batch.get("reg_slots", empty)[keep]
         rows, cols = batch.get("reg_rows", empty)[keep], batch.get("reg_cols", empty)[keep]
+        if not self.self_feed_passes:
+            return feats
+        # Only rows with a self-fed slot matter, and only up to their last one (the LLM is
+        # causal): the passes run on that part of the batch. A batch without any still runs
+        # them, on its first position, to keep sharded processes in step.
+        ids, image_mask = batch["ids"], batch["image_mask"]
+        fed_rows = rows.unique() if len(rows) else empty.new_zeros(1)  # ascending
+        length = int(cols.max()) + 1 if len(cols) else 1
+        ids, attention = ids[fed_rows, :length], batch["attention_mask"][fed_rows, :length]
+        sub_mask = image_mask[fed_rows, :length]
+        slot_row, slot_col = image_mask.nonzero(as_tuple=True)  # every slot, in feature order
+        in_sub = torch.isin(slot_row, fed_rows) & (slot_col < length)
+        local = torch.zeros(image_mask.shape[0], dtype=torch.long, device=ids.device)
+        local[fed_rows] = torch.arange(len(fed_rows), device=ids.device)
         m = self.model
         for _ in range(self.self_feed_passes):
-            embeds = m.embed(batch["ids"], feats, batch["image_mask"])
-            hidden, _ = m(embeds, attention_mask=batch["attention_mask"])
+            embeds = m.embed(ids, None if feats is None else feats[in_sub], sub_mask)
+            hidden, _ = m(embeds, attention_mask=attention, last_only=True)  # no logits needed
             if feats is not None and len(slots):
-                pred = m.output_proj(hidden[rows, cols]).to(feats.dtype)
+                pred = m.output_proj(hidden[local[rows], cols]).to(feats.dtype)
                 feats = feats.index_put((slots,), pred)
         return feats
 

@@ -101,6 +101,39 @@ def test_each_pass_makes_one_more_slot_exactly_free_running(setup):
     )
 
 
+def whole_batch_passes(model, batch, passes: int) -> torch.Tensor:
+    """The reference for `MLLMObjective.fed_features`: every pass over every row and position."""
+    feats = batch["slot_features"]
+    fed = batch["reg_fed"]
+    rows, cols, slots = batch["reg_rows"][fed], batch["reg_cols"][fed], batch["reg_slots"][fed]
+    with torch.no_grad():
+        for _ in range(passes):
+            embeds = model.embed(batch["ids"], feats, batch["image_mask"])
+            hidden, _ = model(embeds, attention_mask=batch["attention_mask"])
+            feats = feats.index_put((slots,), model.output_proj(hidden[rows, cols]))
+    return feats
+
+
+@pytest.mark.parametrize("fed", ["all", "edit only", "none"])
+def test_passes_run_on_the_self_fed_rows_alone_and_match_the_whole_batch(setup, fed):
+    """The passes skip rows without a self-fed image (the VQA sample) and positions after the
+    last self-fed slot, and give what passes over the whole batch give."""
+    model = setup[0]
+    batch = batch_of(setup, 0.0 if fed == "none" else 1.0, noise=0.1)
+    if fed == "edit only":
+        t2i_row = batch["reg_rows"][0]
+        batch["reg_fed"] = batch["reg_rows"] != t2i_row
+        assert batch["reg_fed"].any() and not batch["reg_fed"].all()
+    got = MLLMObjective(model, self_feed_passes=3).fed_features(batch)
+    want = whole_batch_passes(model, batch, 3)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    changed = (got != batch["slot_features"]).any(-1)
+    assert torch.equal(
+        changed.nonzero().flatten().sort().values,
+        batch["reg_slots"][batch["reg_fed"]].sort().values,
+    )
+
+
 def test_self_fed_slots_change_the_loss_and_gradients_reach_both_projectors(setup):
     model = random_model()
     model.train().requires_grad_(True)
