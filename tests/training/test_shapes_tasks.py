@@ -7,12 +7,13 @@ import random
 import numpy as np
 import pytest
 
-from engine.template import Control, ImageSlot, Role, render
+from engine.template import Control, ImageSlot, Role, Task, render, task_text
 from training.data import splits
 from training.data.judge import parse_scene
 from training.data.samples import SAMPLE_KINDS, Sample
 from training.data.scoring import preservation
 from training.data.tasks import (
+    DRAW_VERBS,
     evaluated_scenes,
     make_sample,
     names_heldout_pair,
@@ -148,3 +149,16 @@ def test_plan_rejects_unknown_inputs() -> None:
         plan_sample("dance", random.Random(0))
     with pytest.raises(ValueError, match="split"):
         plan_sample("t2i", random.Random(0), "test")
+
+
+def test_automatic_drawing_requests_include_the_bare_description() -> None:
+    """With no task chosen, people mostly type just what they want to see: some text-to-image
+    samples are phrased that way, so such a message draws rather than being read as text to
+    rewrite (PSR rewrites always carry their instruction)."""
+    instruction = task_text(Task.GENERATE, "")
+    texts = [make_sample("t2i", seed, size=32).texts()[0] for seed in range(400)]
+    automatic = [t for t in texts if not t.startswith(instruction)]
+    verbs = {v for v in DRAW_VERBS if v}
+    bare = [t for t in automatic if not any(t.startswith(v + " ") for v in verbs)]
+    assert 0.15 < len(automatic) / len(texts) < 0.35  # the rest name the task
+    assert 0.1 < len(bare) / len(automatic) < 0.45 and all(t == t.strip() for t in bare)

@@ -67,7 +67,9 @@ from training.data.world import (
 
 #: Share of samples phrased for ``Task.AUTO`` (a plain request instead of the task's prefix).
 AUTO_PROB = 0.25
-DRAW_VERBS = ("draw", "create", "show me", "make a picture of")
+#: how an automatic-task drawing request starts; "" is the bare description, as most people type
+#: it (without it, wegen-tiny read "a green square at the bottom" as a prompt to rewrite)
+DRAW_VERBS = ("draw", "create", "show me", "")
 BRIEF_DESCRIBE = ("What is in the image?", "Describe the image briefly.")
 PSR_REWRITES = 4
 MAX_ATTEMPTS = 200
@@ -90,7 +92,7 @@ def _phrase(task: Task, text: str, rng: random.Random, auto: str | None = None) 
 
 def _generate_turns(scene: Scene, rng: random.Random) -> list[TemplateTurn]:
     caption = detailed_caption(scene, rng)
-    text = _phrase(Task.GENERATE, caption, rng, f"{rng.choice(DRAW_VERBS)} {caption}")
+    text = _phrase(Task.GENERATE, caption, rng, f"{rng.choice(DRAW_VERBS)} {caption}".lstrip())
     return [_user(text), _assistant(ImageRole.IMAGE)]
 
 
