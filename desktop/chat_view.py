@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.database import ImageRecord, TurnRecord, TurnStatus
+from engine.bundled import knows_only_shapes
 
 THUMB = 168  # thumbnail side in pixels
 ATTACHMENT_THUMB = 72
@@ -244,15 +245,7 @@ class ChatView(QScrollArea):
         self._layout = QVBoxLayout(self._body)
         self._layout.setContentsMargins(14, 14, 14, 14)
         self._layout.setSpacing(10)
-        self.empty_label = QLabel(
-            self.tr(
-                "<h3>Start by describing an image</h3>"
-                "<p>Try <i>“a red fox in the snow, watercolour”</i>, then refine it by chatting: "
-                "<i>“now make it night, keep the fox”</i>.</p>"
-                "<p>Drop or paste a photo to restore it, restyle it, or ask about it. "
-                "The buttons above the message box set what WeGen should do.</p>"
-            )
-        )
+        self.empty_label = QLabel()
         self.empty_label.setObjectName("emptyState")
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -260,6 +253,31 @@ class ChatView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._body)
         self.turns: dict[int, TurnWidget] = {}
+        self.set_model_name(None)
+
+    def set_model_name(self, name: str | None) -> None:
+        """Fit the first-run suggestions to the loaded model: the bundled wegen-tiny only knows
+        coloured shapes, so it gets prompts it can draw and a pointer to the full model."""
+        if name is not None and knows_only_shapes(name):
+            text = self.tr(
+                "<h3>Start by describing an image</h3>"
+                "<p>The loaded model, <b>{0}</b>, is small and has only learnt simple coloured "
+                "shapes, so that the app works without a download. Try <i>“draw a small blue "
+                "circle in the centre”</i> or <i>“draw a large red star at the top left”</i>, "
+                "then ask <i>“How many objects are there?”</i> Edits and the other tasks work "
+                "only now and then with it: its model card has the scores.</p>"
+                "<p>For photos and everything else, load the official WeGen weights in "
+                "Settings.</p>"
+            ).format(name)
+        else:
+            text = self.tr(
+                "<h3>Start by describing an image</h3>"
+                "<p>Try <i>“a red fox in the snow, watercolour”</i>, then refine it by chatting: "
+                "<i>“now make it night, keep the fox”</i>.</p>"
+                "<p>Drop or paste a photo to restore it, restyle it, or ask about it. "
+                "The buttons above the message box set what WeGen should do.</p>"
+            )
+        self.empty_label.setText(text)
 
     def set_turns(self, turns: list[TurnRecord]) -> None:
         for widget in self.turns.values():

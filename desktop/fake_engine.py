@@ -43,6 +43,7 @@ _PALETTE = [(220, 60, 50), (240, 170, 40), (60, 160, 90), (50, 110, 210), (150, 
 
 @dataclass
 class FakeEngine:
+    name: str = "fake-tiny"  # the model name load() reports
     step_delay: float = 0.005  # seconds per token chunk / denoise step
     steps: int = 6
     image_size: int = 128
@@ -62,7 +63,7 @@ class FakeEngine:
         if self.load_error:
             raise ModelFolderError(self.load_error)
         return ModelInfo(
-            name="fake-tiny",
+            name=self.name,
             folder=model_dir,
             device="cpu",
             precision="fp32",

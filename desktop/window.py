@@ -296,6 +296,7 @@ class MainWindow(QMainWindow):
             )
             self.composer.apply_model_info(info)
             self.composer.set_can_send(True)
+            self.chat.set_model_name(info.name)
         elif s.model_state == ModelState.FAILED:
             self._show_banner(
                 "<b>"

@@ -21,6 +21,12 @@ HOW_TO_GET_A_MODEL = (
 )
 
 
+def knows_only_shapes(model_name: str) -> bool:
+    """Whether a model (by its config name) has only seen the shapes world: wegen-tiny, bundled
+    or trained again with training/, draws and reads coloured shapes and nothing else."""
+    return model_name == BUNDLED_NAME
+
+
 def default_model_dir() -> Path:
     """The model to use when none is named: $WEGEN_MODEL, else the bundled wegen-tiny."""
     return Path(os.environ.get(ENV_MODEL) or BUNDLED_DIR)

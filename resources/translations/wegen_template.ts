@@ -88,7 +88,12 @@
 <context>
     <name>ChatView</name>
     <message>
-        <location filename="../../desktop/chat_view.py" line="249"/>
+        <location filename="../../desktop/chat_view.py" line="263"/>
+        <source>&lt;h3&gt;Start by describing an image&lt;/h3&gt;&lt;p&gt;The loaded model, &lt;b&gt;{0}&lt;/b&gt;, is small and has only learnt simple coloured shapes, so that the app works without a download. Try &lt;i&gt;“draw a small blue circle in the centre”&lt;/i&gt; or &lt;i&gt;“draw a large red star at the top left”&lt;/i&gt;, then ask &lt;i&gt;“How many objects are there?”&lt;/i&gt; Edits and the other tasks work only now and then with it: its model card has the scores.&lt;/p&gt;&lt;p&gt;For photos and everything else, load the official WeGen weights in Settings.&lt;/p&gt;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/chat_view.py" line="274"/>
         <source>&lt;h3&gt;Start by describing an image&lt;/h3&gt;&lt;p&gt;Try &lt;i&gt;“a red fox in the snow, watercolour”&lt;/i&gt;, then refine it by chatting: &lt;i&gt;“now make it night, keep the fox”&lt;/i&gt;.&lt;/p&gt;&lt;p&gt;Drop or paste a photo to restore it, restyle it, or ask about it. The buttons above the message box set what WeGen should do.&lt;/p&gt;</source>
         <translation type="unfinished"></translation>
     </message>
@@ -422,7 +427,7 @@ or drop a photo on the window to restore or restyle it.</source>
     </message>
     <message>
         <location filename="../../desktop/window.py" line="147"/>
-        <location filename="../../desktop/window.py" line="477"/>
+        <location filename="../../desktop/window.py" line="478"/>
         <source>Before / after</source>
         <translation type="unfinished"></translation>
     </message>
@@ -582,167 +587,167 @@ or drop a photo on the window to restore or restyle it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="302"/>
+        <location filename="../../desktop/window.py" line="303"/>
         <source>No model is loaded.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="310"/>
+        <location filename="../../desktop/window.py" line="311"/>
         <source>No model</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="312"/>
+        <location filename="../../desktop/window.py" line="313"/>
         <source>No model is loaded: see the message at the top of the window</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="316"/>
+        <location filename="../../desktop/window.py" line="317"/>
         <source>Loading the model from {0}…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="318"/>
+        <location filename="../../desktop/window.py" line="319"/>
         <source>Loading model…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="345"/>
+        <location filename="../../desktop/window.py" line="346"/>
         <source>Nothing is running.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="352"/>
+        <location filename="../../desktop/window.py" line="353"/>
         <source>Cannot read {0}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="361"/>
+        <location filename="../../desktop/window.py" line="362"/>
         <source>seed {0}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="369"/>
-        <location filename="../../desktop/window.py" line="470"/>
+        <location filename="../../desktop/window.py" line="370"/>
+        <location filename="../../desktop/window.py" line="471"/>
         <source>Open image</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="371"/>
+        <location filename="../../desktop/window.py" line="372"/>
         <source>Images (*.png *.jpg *.jpeg *.webp)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="389"/>
+        <location filename="../../desktop/window.py" line="390"/>
         <source>“{0}” has no WeGen or A1111 settings in it. Attach it to a message to use it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="396"/>
+        <location filename="../../desktop/window.py" line="397"/>
         <source>Restored the prompt and settings of “{0}”. Press Send to make it again.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="410"/>
-        <location filename="../../desktop/window.py" line="473"/>
+        <location filename="../../desktop/window.py" line="411"/>
+        <location filename="../../desktop/window.py" line="474"/>
         <source>Export image</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="412"/>
+        <location filename="../../desktop/window.py" line="413"/>
         <source>PNG image (*.png)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="418"/>
-        <location filename="../../desktop/window.py" line="437"/>
+        <location filename="../../desktop/window.py" line="419"/>
+        <location filename="../../desktop/window.py" line="438"/>
         <source>Export failed</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="420"/>
-        <location filename="../../desktop/window.py" line="439"/>
+        <location filename="../../desktop/window.py" line="421"/>
+        <location filename="../../desktop/window.py" line="440"/>
         <source>Saved {0}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="425"/>
+        <location filename="../../desktop/window.py" line="426"/>
         <source>Open a conversation to export it.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="429"/>
-        <location filename="../../desktop/window.py" line="474"/>
+        <location filename="../../desktop/window.py" line="430"/>
+        <location filename="../../desktop/window.py" line="475"/>
         <source>Export conversation</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="431"/>
+        <location filename="../../desktop/window.py" line="432"/>
         <source>Zip archive (*.zip)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="465"/>
+        <location filename="../../desktop/window.py" line="466"/>
         <source>Send</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="466"/>
+        <location filename="../../desktop/window.py" line="467"/>
         <source>Cancel the running reply</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="467"/>
+        <location filename="../../desktop/window.py" line="468"/>
         <source>New conversation</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="468"/>
+        <location filename="../../desktop/window.py" line="469"/>
         <source>Search</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="469"/>
+        <location filename="../../desktop/window.py" line="470"/>
         <source>Rename conversation</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="471"/>
+        <location filename="../../desktop/window.py" line="472"/>
         <source>Attach images</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="472"/>
+        <location filename="../../desktop/window.py" line="473"/>
         <source>Paste an image</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="475"/>
+        <location filename="../../desktop/window.py" line="476"/>
         <source>Fit / actual size</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="476"/>
+        <location filename="../../desktop/window.py" line="477"/>
         <source>Zoom</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="485"/>
+        <location filename="../../desktop/window.py" line="486"/>
         <source>Keyboard shortcuts</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="510"/>
+        <location filename="../../desktop/window.py" line="511"/>
         <source>Only files on this computer can be attached: {0}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="525"/>
+        <location filename="../../desktop/window.py" line="526"/>
         <source>Quit WeGen</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/window.py" line="527"/>
+        <location filename="../../desktop/window.py" line="528"/>
         <source>A reply is still being made. Quit anyway? Finished images are kept; the unfinished reply can be retried next time.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -956,77 +961,77 @@ or drop a photo on the window to restore or restyle it.</source>
 <context>
     <name>TurnWidget</name>
     <message>
-        <location filename="../../desktop/chat_view.py" line="81"/>
+        <location filename="../../desktop/chat_view.py" line="82"/>
         <source>You</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="81"/>
+        <location filename="../../desktop/chat_view.py" line="82"/>
         <source>WeGen</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="88"/>
+        <location filename="../../desktop/chat_view.py" line="89"/>
         <source>Cancel</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="89"/>
+        <location filename="../../desktop/chat_view.py" line="90"/>
         <source>Stop this reply (Esc)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="92"/>
+        <location filename="../../desktop/chat_view.py" line="93"/>
         <source>Retry</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="141"/>
+        <location filename="../../desktop/chat_view.py" line="142"/>
         <source>waiting in the queue</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="142"/>
+        <location filename="../../desktop/chat_view.py" line="143"/>
         <source>working…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="143"/>
+        <location filename="../../desktop/chat_view.py" line="144"/>
         <source>cancelled</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="144"/>
+        <location filename="../../desktop/chat_view.py" line="145"/>
         <source>failed</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="145"/>
+        <location filename="../../desktop/chat_view.py" line="146"/>
         <source>interrupted: WeGen closed before this reply finished</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="148"/>
+        <location filename="../../desktop/chat_view.py" line="149"/>
         <source>task: {0}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="170"/>
+        <location filename="../../desktop/chat_view.py" line="171"/>
         <source>Rewritten prompt: {0}</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="175"/>
+        <location filename="../../desktop/chat_view.py" line="176"/>
         <source>Image tokens %v / %m</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="177"/>
+        <location filename="../../desktop/chat_view.py" line="178"/>
         <source>Denoising step %v / %m</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="186"/>
+        <location filename="../../desktop/chat_view.py" line="187"/>
         <source>Live preview</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1034,27 +1039,27 @@ or drop a photo on the window to restore or restyle it.</source>
 <context>
     <name>widget</name>
     <message>
-        <location filename="../../desktop/chat_view.py" line="220"/>
+        <location filename="../../desktop/chat_view.py" line="221"/>
         <source>image</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="221"/>
+        <location filename="../../desktop/chat_view.py" line="222"/>
         <source>reference</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="222"/>
+        <location filename="../../desktop/chat_view.py" line="223"/>
         <source>condition</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="223"/>
+        <location filename="../../desktop/chat_view.py" line="224"/>
         <source>style</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/chat_view.py" line="224"/>
+        <location filename="../../desktop/chat_view.py" line="225"/>
         <source>to restore</source>
         <translation type="unfinished"></translation>
     </message>

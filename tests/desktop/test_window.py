@@ -375,3 +375,22 @@ def _urls(*paths: Path) -> QMimeData:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     return mime
+
+
+def test_first_run_suggestions_fit_the_loaded_model(
+    window: MainWindow, fake_engine: FakeEngine, qtbot: QtBot
+) -> None:
+    """A general model suggests any picture; the bundled wegen-tiny, which only knows coloured
+    shapes, suggests prompts it can draw and says where to get the full model."""
+    label = window.chat.empty_label
+    assert label.isVisibleTo(window) and "red fox" in label.text()
+    fake_engine.name = "wegen-tiny"
+    loads = len(fake_engine.loads)
+    window.session.load_model()
+    qtbot.waitUntil(
+        lambda: len(fake_engine.loads) > loads and window.session.model_state == ModelState.READY,
+        timeout=5000,
+    )
+    text = label.text()
+    assert "wegen-tiny" in text and "red fox" not in text
+    assert "draw a small blue circle in the centre" in text and "Settings" in text
