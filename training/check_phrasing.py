@@ -17,7 +17,8 @@ import argparse
 import json
 import random
 import sys
-import threading
+
+from PIL import Image
 
 from engine import api
 from engine.bundled import default_model_dir
@@ -28,7 +29,7 @@ from training.data.judge import parse_scene
 from training.data.scoring import attribute_hits
 from training.data.splits import sample_scene
 from training.data.world import Scene
-from training.evaluate import brief_consistent
+from training.evaluate import brief_consistent, run_request
 
 #: (name, prefix, task) of each way of asking
 PHRASINGS: tuple[tuple[str, str, api.Task], ...] = (
@@ -51,16 +52,11 @@ def requests(n: int, seed: int) -> list[tuple[Scene, str, Brief, str]]:
     return out
 
 
-def drawn(engine: api.Engine, text: str, task: api.Task, seed: int):
+def drawn(engine: api.Engine, text: str, task: api.Task, seed: int) -> Image.Image | None:
     """The image the engine answers ``text`` with, or None (text, or a failure)."""
-    events: list[api.Event] = []
     settings = api.GenerationSettings(seed=seed, max_new_tokens=80, previews=False)
     request = api.Request(api.Turn.user(text, task=task), settings=settings, task=task)
-    engine.run(request, events.append, threading.Event())
-    last = events[-1]
-    if not isinstance(last, api.Finished):
-        return None
-    return next((p.image for p in last.reply.parts if isinstance(p, api.ImagePart)), None)
+    return run_request(engine, request).image
 
 
 def check_phrasing(engine: api.Engine, n: int = 16, seed: int = 11) -> dict:
