@@ -20,10 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from training.confidence import bootstrap, format_interval
-from training.evaluate import METRICS, PSR_CAPABILITY, PSR_STATISTICS, Report
+from training.evaluate import METRICS, Report, metric_statistic, scores_metric
 
 Pair = tuple[dict, dict]
 
@@ -55,24 +53,11 @@ def _pairs(a: Report, b: Report, metric: str) -> list[Pair]:
 
     def scored(report: Report) -> dict[tuple[str, int], dict]:
         return {
-            (i["capability"], i["sample_seed"]): i
-            for i in report.items
-            if (
-                i["capability"] == PSR_CAPABILITY
-                if metric in PSR_STATISTICS
-                else metric in i["scores"]
-            )
+            (i["capability"], i["sample_seed"]): i for i in report.items if scores_metric(i, metric)
         }
 
     b_items = scored(b)
     return [(item, b_items[key]) for key, item in scored(a).items() if key in b_items]
-
-
-def _statistic(metric: str) -> Callable[[Sequence[dict]], float]:
-    """The metric as a function of a list of items' scores."""
-    if metric in PSR_STATISTICS:
-        return PSR_STATISTICS[metric]
-    return lambda scores: float(np.mean([s[metric] for s in scores]))
 
 
 def compare(a: Report, b: Report) -> list[Difference]:
@@ -88,7 +73,7 @@ def compare(a: Report, b: Report) -> list[Difference]:
         pairs = _pairs(a, b, metric)
         if not pairs:
             continue
-        stat = _statistic(metric)
+        stat = metric_statistic(metric)
 
         def delta(rows: Sequence[Pair], stat: Callable[[Sequence[dict]], float] = stat) -> float:
             return stat([y["scores"] for _, y in rows]) - stat([x["scores"] for x, _ in rows])

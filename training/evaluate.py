@@ -702,10 +702,10 @@ class Report:
     def interval(self, metric: str) -> tuple[float, float] | None:
         """The metric's 95% interval over this report's items (`training.confidence`); None
         when no item scored it."""
+        rows = [i["scores"] for i in self.items if scores_metric(i, metric)]
         if metric in PSR_STATISTICS:
-            rows = [i["scores"] for i in self.items if i["capability"] == PSR_CAPABILITY]
             return bootstrap(rows, PSR_STATISTICS[metric]) if rows else None
-        return mean_interval([i["scores"][metric] for i in self.items if metric in i["scores"]])
+        return mean_interval([r[metric] for r in rows])
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -823,6 +823,20 @@ PSR_STATISTICS: dict[str, Callable[[Sequence[dict[str, float]]], float]] = {
     "psr_diversity_ratio": _psr_diversity_ratio,
     "psr_fidelity_drop": _psr_fidelity_drop,
 }
+
+
+def scores_metric(item: dict[str, Any], metric: str) -> bool:
+    """Whether a report item is one of the samples ``metric`` is computed over."""
+    if metric in PSR_STATISTICS:
+        return item["capability"] == PSR_CAPABILITY
+    return metric in item["scores"]
+
+
+def metric_statistic(metric: str) -> Callable[[Sequence[dict[str, float]]], float]:
+    """The metric as a function of its items' scores: a PSR statistic, else the mean score."""
+    if metric in PSR_STATISTICS:
+        return PSR_STATISTICS[metric]
+    return lambda scores: _mean([s[metric] for s in scores])
 
 
 def evaluate(
