@@ -23,20 +23,12 @@ import torch
 from engine.bundled import BUNDLED_DIR
 from training.check_decoder import load_with_tokenizer
 from training.config import plan
-from training.stage2_mllm import MLLMObjective, host_mllm_batch, make_mllm_batch
-
-
-def whole_batch_passes(model, batch: dict[str, torch.Tensor], passes: int) -> torch.Tensor:
-    """The baseline: every pass over every row and position of the batch."""
-    feats = batch["slot_features"]
-    fed = batch["reg_fed"]
-    rows, cols, slots = batch["reg_rows"][fed], batch["reg_cols"][fed], batch["reg_slots"][fed]
-    with torch.no_grad():
-        for _ in range(passes):
-            embeds = model.embed(batch["ids"], feats, batch["image_mask"])
-            hidden, _ = model(embeds, attention_mask=batch["attention_mask"])
-            feats = feats.index_put((slots,), model.output_proj(hidden[rows, cols]))
-    return feats
+from training.stage2_mllm import (
+    MLLMObjective,
+    host_mllm_batch,
+    make_mllm_batch,
+    whole_batch_fed_features,
+)
 
 
 def timed(fn) -> float:
@@ -77,7 +69,7 @@ def main() -> None:
         batch = make_mllm_batch(model, tok, host, g, p.feature_noise, self_feed)
         fed_share.append(len(batch["reg_rows"][batch["reg_fed"]].unique()) / args.batch)
         got = timed(lambda: objective.fed_features(batch))  # noqa: B023
-        base = timed(lambda: whole_batch_passes(model, batch, passes))  # noqa: B023
+        base = timed(lambda: whole_batch_fed_features(model, batch, passes))  # noqa: B023
 
         def step() -> None:
             loss, _ = objective(batch)  # noqa: B023

@@ -140,6 +140,23 @@ def lm_loss(logits: torch.Tensor, labels: torch.Tensor, length_power: float = 0.
     return (per_token * weights).sum() / weights.sum()
 
 
+@torch.no_grad()
+def whole_batch_fed_features(
+    model: WeGenModel, batch: dict[str, torch.Tensor], passes: int
+) -> torch.Tensor:
+    """Self-feeding by its definition: every pass over every row and position of the batch.
+    `MLLMObjective.fed_features` computes the same on the rows and positions that can change a
+    self-fed slot; this is its test reference and benchmark baseline."""
+    feats = batch["slot_features"]
+    fed = batch["reg_fed"]
+    rows, cols, slots = batch["reg_rows"][fed], batch["reg_cols"][fed], batch["reg_slots"][fed]
+    for _ in range(passes):
+        embeds = model.embed(batch["ids"], feats, batch["image_mask"])
+        hidden, _ = model(embeds, attention_mask=batch["attention_mask"])
+        feats = feats.index_put((slots,), model.output_proj(hidden[rows, cols]))
+    return feats
+
+
 class MLLMObjective(nn.Module):
     def __init__(
         self,

@@ -12,7 +12,13 @@ from engine.template import NUM_IMAGE_TOKENS
 from engine.testing import random_model, tiny_tokenizer
 from training.config import TrainingPlan, cpu_2h
 from training.data.tasks import plan_sample
-from training.stage2_mllm import MLLMObjective, collate, encode_sample, lm_loss
+from training.stage2_mllm import (
+    MLLMObjective,
+    collate,
+    encode_sample,
+    lm_loss,
+    whole_batch_fed_features,
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,19 +107,6 @@ def test_each_pass_makes_one_more_slot_exactly_free_running(setup):
     )
 
 
-def whole_batch_passes(model, batch, passes: int) -> torch.Tensor:
-    """The reference for `MLLMObjective.fed_features`: every pass over every row and position."""
-    feats = batch["slot_features"]
-    fed = batch["reg_fed"]
-    rows, cols, slots = batch["reg_rows"][fed], batch["reg_cols"][fed], batch["reg_slots"][fed]
-    with torch.no_grad():
-        for _ in range(passes):
-            embeds = model.embed(batch["ids"], feats, batch["image_mask"])
-            hidden, _ = model(embeds, attention_mask=batch["attention_mask"])
-            feats = feats.index_put((slots,), model.output_proj(hidden[rows, cols]))
-    return feats
-
-
 @pytest.mark.parametrize("fed", ["all", "edit only", "none"])
 def test_passes_run_on_the_self_fed_rows_alone_and_match_the_whole_batch(setup, fed):
     """The passes skip rows without a self-fed image (the VQA sample) and positions after the
@@ -125,7 +118,7 @@ def test_passes_run_on_the_self_fed_rows_alone_and_match_the_whole_batch(setup, 
         batch["reg_fed"] = batch["reg_rows"] != t2i_row
         assert batch["reg_fed"].any() and not batch["reg_fed"].all()
     got = MLLMObjective(model, self_feed_passes=3).fed_features(batch)
-    want = whole_batch_passes(model, batch, 3)
+    want = whole_batch_fed_features(model, batch, 3)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
     changed = (got != batch["slot_features"]).any(-1)
     assert torch.equal(
