@@ -1,6 +1,6 @@
 """The composer: quick actions (the task hint), attachments with their roles, the message box,
 Send/Cancel, and the generation settings (seed lock/randomise, steps, guidance, embedding-CFG,
-size, PSR)."""
+redraw strength, size, PSR)."""
 
 from __future__ import annotations
 
@@ -277,6 +277,18 @@ class Composer(QWidget):
             self.tr("Guidance of the language model's image tokens (1 = off)")
         )
         settings.addWidget(self.embedding_cfg)
+        settings.addWidget(QLabel(self.tr("Redraw")))
+        self.denoise_strength = QDoubleSpinBox()
+        self.denoise_strength.setRange(0.05, 1.0)
+        self.denoise_strength.setSingleStep(0.05)
+        self.denoise_strength.setValue(1.0)
+        self.denoise_strength.setToolTip(
+            self.tr(
+                "How much of the image being worked on to redraw: 1 draws it anew, "
+                "lower keeps more of it (its layout and colours)"
+            )
+        )
+        settings.addWidget(self.denoise_strength)
         settings.addWidget(QLabel(self.tr("Size")))
         self.size_box = QComboBox()
         self.size_box.setToolTip(self.tr("Output size in pixels (the sizes this model allows)"))
@@ -378,6 +390,7 @@ class Composer(QWidget):
             steps=self.steps.value(),
             guidance=self.guidance.value(),
             embedding_cfg=self.embedding_cfg.value(),
+            denoise_strength=self.denoise_strength.value(),
             size=int(size) if size else None,
             psr=self.psr.isChecked(),
         )
@@ -409,6 +422,7 @@ class Composer(QWidget):
             self.guidance.setValue(float(s["guidance"]))
         if s.get("embedding_cfg") is not None:
             self.embedding_cfg.setValue(float(s["embedding_cfg"]))
+        self.denoise_strength.setValue(float(s.get("denoise_strength") or 1.0))
         if s.get("size") is not None:
             index = self.size_box.findData(int(s["size"]))
             if index >= 0:

@@ -69,6 +69,7 @@ def a1111_parameters(record: dict[str, Any], width: int, height: int) -> str:
         "Size": f"{width}x{height}",
         "Model": engine.get("model", request.get("model", "")),
         "Embedding CFG": pick("embedding_cfg", 1.0),
+        "Denoising strength": pick("denoise_strength", 1.0),
         "PSR": "on" if settings.get("psr") else "off",
         "Task": request.get("task", "auto"),
         "Version": f"{GENERATOR} {record.get('app_version', '')}".strip(),
@@ -222,6 +223,7 @@ def _recipe_from_a1111(text: str) -> Recipe:
         "Steps": ("steps", int),
         "CFG scale": ("guidance", float),
         "Embedding CFG": ("embedding_cfg", float),
+        "Denoising strength": ("denoise_strength", float),
     }
     for key, (name, kind) in conversions.items():
         with contextlib.suppress(KeyError, ValueError):

@@ -105,6 +105,9 @@ class GenerationSettings:
     top_p: float = 0.9
     max_new_tokens: int = 256  # text tokens in the reply (image tokens not counted)
     previews: bool = True  # send a small preview with every denoising step
+    # how much of the image being worked on (the conversation's latest) the de-tokenizer redraws:
+    # 1 draws from noise alone, as WeGen does; lower starts from that image, noised (SDEdit)
+    denoise_strength: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

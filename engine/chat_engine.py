@@ -28,7 +28,7 @@ from engine import api
 from engine.errors import Cancelled, PromptError, WeGenError
 from engine.folder import CONFIG, load_model_folder
 from engine.generate import LoopOptions, Prompt, generate
-from engine.images import image_fingerprint
+from engine.images import image_fingerprint, to_model_input
 from engine.model import WeGenModel
 from engine.official import is_official_folder, load_official
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
@@ -231,7 +231,11 @@ class WeGenEngine:
         with clock("tokens"):
             (reply,) = generate(model, tok, [prompt], opts, [seed], on_loop, stop)
 
-        # 5. decode the images
+        # 5. decode the images (starting from the latest image, if asked to keep some of it)
+        init = None
+        if s.denoise_strength < 1 and (latest := _latest_image(history, message)) is not None:
+            size = s.size or model.config.decoder.image_size
+            init = torch.from_numpy(to_model_input(latest, size)).permute(2, 0, 1)[None]
         parts_out: list[str | api.ImagePart] = []
         image_index = 0
         for segment in reply.segments:
@@ -258,6 +262,8 @@ class WeGenEngine:
                     callback=on_step,
                     previews=s.previews,
                     cancel=stop,
+                    init=init,
+                    strength=s.denoise_strength,
                 )
             image = to_pil(pixels[0])
             metadata = self._metadata(request, s, seed + image_index, user_text, rewrite)
@@ -288,6 +294,10 @@ class WeGenEngine:
             raise PromptError("max_new_tokens must be at least 1")
         if not 0 < s.top_p <= 1 or s.temperature < 0:
             raise PromptError("temperature must be ≥ 0 and top_p in (0, 1]")
+        if not 0 < s.denoise_strength <= 1:
+            raise PromptError(
+                "denoise strength must be above 0 and at most 1 (1 redraws the whole image)"
+            )
         return api.GenerationSettings(
             seed=s.seed,
             steps=steps,
@@ -299,6 +309,7 @@ class WeGenEngine:
             top_p=s.top_p,
             max_new_tokens=s.max_new_tokens,
             previews=s.previews,
+            denoise_strength=s.denoise_strength,
         )
 
     def _encode_image(self, image: Image.Image) -> torch.Tensor:
@@ -387,7 +398,15 @@ def _user_template_turn(images: tuple[api.ImagePart, ...], task: Task, text: str
 
 
 def _has_image(history: list[api.Turn], message: api.Turn) -> bool:
-    return bool(message.images) or any(t.images for t in history)
+    return _latest_image(history, message) is not None
+
+
+def _latest_image(history: list[api.Turn], message: api.Turn) -> Image.Image | None:
+    """The image a turn works on: the message's last attachment, else the conversation's latest."""
+    for turn in (message, *reversed(history)):
+        if turn.images:
+            return turn.images[-1].image
+    return None
 
 
 class _Clock:

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
             default=1.0,
             help="LLM embedding-space guidance (1 = off)",
         )
+        sp.add_argument(
+            "--denoise-strength",
+            type=float,
+            default=1.0,
+            help="share of the image worked on to redraw (1 = anew; lower keeps more of it)",
+        )
         sp.add_argument("--size", type=int, help="output side in pixels")
         sp.add_argument(
             "--psr", action="store_true", help="Prompt Self-Rewriting: rewrite, then generate"
@@ -134,6 +140,7 @@ def _settings(args: argparse.Namespace) -> api.GenerationSettings:
         steps=args.steps,
         guidance=args.guidance,
         embedding_cfg=args.embedding_cfg,
+        denoise_strength=args.denoise_strength,
         size=args.size,
         psr=args.psr,
         temperature=args.temperature,

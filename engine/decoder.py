@@ -142,8 +142,16 @@ class Detokenizer(nn.Module):
         callback: StepCallback | None = None,
         previews: bool = False,
         cancel: Callable[[], bool] | None = None,
+        init: torch.Tensor | None = None,
+        strength: float = 1.0,
     ) -> torch.Tensor:
-        """features (B, 64, F) -> images (B, 3, size, size) in [0, 1] (float32, CPU)."""
+        """features (B, 64, F) -> images (B, 3, size, size) in [0, 1] (float32, CPU).
+
+        ``init`` (B, 3, size, size) in [0, 1] with ``strength`` < 1 starts from those pixels
+        noised to that level instead of from pure noise, and runs only the last
+        ``round(steps * strength)`` steps (SDEdit): the lower the strength, the more of the
+        starting image is kept. ``strength`` 1 ignores ``init``.
+        """
         # 1. check inputs
         size = size or self.config.decoder.image_size
         down = self.config.vae.downsample
@@ -153,6 +161,11 @@ class Detokenizer(nn.Module):
             raise ValueError("one seed per image is needed")
         if steps < 1:
             raise ValueError("steps must be at least 1")
+        if not 0 < strength <= 1:
+            raise ValueError("strength must be in (0, 1]")
+        start = steps - max(1, round(steps * strength)) if init is not None else 0
+        if init is not None and init.shape != (features.shape[0], 3, size, size):
+            raise ValueError(f"the starting image must be {size}x{size}, one per image")
         ref = next(self.unet.parameters())
         device, dtype = ref.device, ref.dtype
         # 2. conditioning: guided runs put the all-zero negative first
@@ -163,12 +176,20 @@ class Detokenizer(nn.Module):
         # 3. timesteps
         scheduler = self.make_scheduler()
         scheduler.set_timesteps(steps, device=device)
+        scheduler.set_begin_index(start)
+        timesteps = scheduler.timesteps[start:]
         # 4. initial noise, per image from its own seed on the CPU
         shape = (self.config.vae.latent_channels, size // down, size // down)
         noise = [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
-        latents = torch.stack(noise).to(device, torch.float32) * scheduler.init_noise_sigma
+        latents = torch.stack(noise).to(device, torch.float32)
+        if start:
+            assert init is not None
+            clean = self.encode_pixels(init.to(device)).float()
+            latents = scheduler.add_noise(clean, latents, timesteps[:1])
+        else:
+            latents = latents * scheduler.init_noise_sigma
         # 5. denoising loop
-        for i, t in enumerate(scheduler.timesteps):
+        for i, t in enumerate(timesteps):
             if cancel is not None and cancel():
                 raise Cancelled()
             model_in = scheduler.scale_model_input(
@@ -182,7 +203,7 @@ class Detokenizer(nn.Module):
             latents = out.prev_sample
             if callback is not None:
                 preview = self.preview(out.pred_original_sample) if previews else None
-                callback(i + 1, steps, preview)
+                callback(i + 1, len(timesteps), preview)
         if cancel is not None and cancel():
             raise Cancelled()
         # 6. decode

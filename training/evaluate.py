@@ -156,7 +156,7 @@ DIVERSITY_FLOOR = 1e-3
 #: Candidate samples drawn per metric before giving up on finding n that fit.
 MAX_DRAWS = 5000
 #: Generation settings the command line can set for every request (the rest are per item).
-TUNABLE = ("steps", "guidance", "embedding_cfg")
+TUNABLE = ("steps", "guidance", "embedding_cfg", "denoise_strength")
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -1040,6 +1040,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the LLM's embedding-space CFG scale for image tokens (1 = off)",
     )
     p.add_argument(
+        "--denoise-strength",
+        type=float,
+        default=1.0,
+        help="share of the image worked on that the de-tokenizer redraws (1 = from noise)",
+    )
+    p.add_argument(
         "--only",
         help=f"comma-separated capabilities to run (default all: {','.join(CAPABILITY_NAMES)})",
     )
@@ -1071,8 +1077,13 @@ def main(argv: list[str] | None = None) -> int:
         args.guidance is not None and args.guidance < 1
     ):
         build_parser().error("--steps must be at least 1 and --guidance at least 1 (1 = off)")
+    if not 0 < args.denoise_strength <= 1:
+        build_parser().error("--denoise-strength must be above 0 and at most 1")
     settings = api.GenerationSettings(
-        steps=args.steps, guidance=args.guidance, embedding_cfg=args.embedding_cfg
+        steps=args.steps,
+        guidance=args.guidance,
+        embedding_cfg=args.embedding_cfg,
+        denoise_strength=args.denoise_strength,
     )
     if args.threads is not None:
         import torch

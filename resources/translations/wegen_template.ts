@@ -172,7 +172,7 @@
     </message>
     <message>
         <location filename="../../desktop/composer.py" line="219"/>
-        <location filename="../../desktop/composer.py" line="438"/>
+        <location filename="../../desktop/composer.py" line="452"/>
         <source>Send (Ctrl+Enter)</source>
         <translation type="unfinished"></translation>
     </message>
@@ -258,46 +258,56 @@
     </message>
     <message>
         <location filename="../../desktop/composer.py" line="280"/>
+        <source>Redraw</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/composer.py" line="287"/>
+        <source>How much of the image being worked on to redraw: 1 draws it anew, lower keeps more of it (its layout and colours)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location filename="../../desktop/composer.py" line="292"/>
         <source>Size</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="282"/>
+        <location filename="../../desktop/composer.py" line="294"/>
         <source>Output size in pixels (the sizes this model allows)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="284"/>
+        <location filename="../../desktop/composer.py" line="296"/>
         <source>Rewrite prompt (PSR)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="286"/>
+        <location filename="../../desktop/composer.py" line="298"/>
         <source>Let the model expand a brief request into a detailed description first</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="317"/>
+        <location filename="../../desktop/composer.py" line="329"/>
         <source>Task: automatic</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="350"/>
+        <location filename="../../desktop/composer.py" line="362"/>
         <source>Attach images</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="352"/>
+        <location filename="../../desktop/composer.py" line="364"/>
         <source>Images ({0})</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="360"/>
+        <location filename="../../desktop/composer.py" line="372"/>
         <source>pasted image</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="389"/>
+        <location filename="../../desktop/composer.py" line="402"/>
         <source>model default</source>
         <translation type="unfinished"></translation>
     </message>

@@ -124,3 +124,18 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["img.png"]
     with Image.open(target) as image:
         assert image.getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_denoising_strength_travels_in_the_a1111_line(tmp_path: Path) -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    record = {"request": {"text": "p", "settings": {"seed": 3, "steps": 9}}, "engine": {}}
+    record["request"]["settings"]["denoise_strength"] = 0.6
+    text = a1111_parameters(record, 64, 64)
+    assert "Denoising strength: 0.6" in text
+    info = PngInfo()
+    info.add_text("parameters", text)  # what another tool writes: no WeGen chunk
+    Image.new("RGB", (8, 8)).save(tmp_path / "other.png", pnginfo=info)
+    recipe = recipe_from_metadata(read_png_metadata(tmp_path / "other.png"))
+    assert recipe is not None and recipe.settings["denoise_strength"] == 0.6
+    assert recipe.settings["steps"] == 9

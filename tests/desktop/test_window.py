@@ -308,6 +308,7 @@ def test_open_a_saved_image_restores_prompt_and_settings(
     composer.seed_lock.setChecked(True)
     composer.steps.setValue(4)
     composer.embedding_cfg.setValue(2.5)
+    composer.denoise_strength.setValue(0.6)
     send_text(qtbot, window, "a blue square, a red circle")
     wait_idle(window.session)
     image = window.session.turns()[1].images[0]
@@ -320,10 +321,12 @@ def test_open_a_saved_image_restores_prompt_and_settings(
     composer.seed.setValue(1)
     composer.steps.setValue(30)
     composer.embedding_cfg.setValue(1.0)
+    composer.denoise_strength.setValue(1.0)
     assert window.open_image_file(exported)
     assert composer.text() == "a blue square, a red circle"
     assert composer.seed.value() == 777 and composer.seed_lock.isChecked()
     assert composer.steps.value() == 4 and composer.embedding_cfg.value() == 2.5
+    assert composer.denoise_strength.value() == 0.6
     assert "Restored the prompt" in composer.notice.text()
 
 

@@ -163,3 +163,65 @@ def test_history_user_turns_are_phrased_with_their_task_as_in_training():
     )
     plain = api.Turn.user("Edit the image: make it red")  # already phrased text stays as it is
     assert _template_turn(plain).parts == ("Edit the image: make it red",)
+
+
+def _record_starts(engine, monkeypatch):
+    """The starting image (or None) of every decoder call, the real decoder still drawing."""
+    starts = []
+    decoder = engine.model.decoder
+    real = decoder.sample
+    monkeypatch.setattr(
+        decoder, "sample", lambda *a, **kw: starts.append(kw.get("init")) or real(*a, **kw)
+    )
+    return starts
+
+
+def test_denoise_strength_starts_from_the_image_being_worked_on(engine, monkeypatch):
+    starts = _record_starts(engine, monkeypatch)
+    first = run(
+        engine, api.Request(api.Turn.user("a star"), settings=settings(), task=api.Task.GENERATE)
+    )
+    drawn = first[-1].reply.images[0].image
+    history = (api.Turn.user("a star"), first[-1].reply)
+    # the previous reply's image when nothing is attached; the message's last attachment if any
+    attached = photo(3, size=64)
+    for message, expected in [
+        (api.Turn.user("make it bigger"), drawn),
+        (api.Turn.user("like this", api.ImagePart(photo(2)), api.ImagePart(attached)), attached),
+    ]:
+        request = api.Request(message, history, settings(denoise_strength=0.5), api.Task.EDIT)
+        assert isinstance(run(engine, request)[-1], api.Finished)
+        want = np.asarray(expected.resize((128, 128), Image.Resampling.BILINEAR), np.float32)
+        got = starts[-1][0].permute(1, 2, 0).numpy() * 255
+        np.testing.assert_allclose(got, want, atol=1e-3)
+    # strength 1 (the default) draws from noise alone; with no image there is nothing to start from
+    run(engine, api.Request(api.Turn.user("again"), history, settings(), api.Task.EDIT))
+    cat = api.Request(
+        api.Turn.user("a cat"), settings=settings(denoise_strength=0.5), task=api.Task.GENERATE
+    )
+    run(engine, cat)
+    assert len(starts) == 5 and starts[0] is None and starts[3] is None and starts[4] is None
+
+
+def test_denoise_strength_changes_the_drawing_and_is_recorded(engine):
+    parts = (api.ImagePart(photo(4), api.ImageRole.RESTORE),)
+
+    def restore(strength):
+        request = api.Request(
+            api.Turn.user("", *parts),
+            settings=settings(denoise_strength=strength),
+            task=api.Task.RESTORE,
+        )
+        return next(e for e in run(engine, request) if isinstance(e, api.ImageDone))
+
+    whole, part = restore(1.0), restore(0.3)
+    assert not np.array_equal(np.asarray(whole.image), np.asarray(part.image))
+    assert part.metadata["settings"]["denoise_strength"] == 0.3
+
+
+@pytest.mark.parametrize("strength", [0.0, -0.5, 1.5])
+def test_denoise_strength_outside_its_range_is_refused(engine, strength):
+    events = run(
+        engine, api.Request(api.Turn.user("x"), settings=settings(denoise_strength=strength))
+    )
+    assert isinstance(events[-1], api.Failed) and "denoise strength" in events[-1].message

@@ -52,6 +52,8 @@ def test_generate_with_attachment_roles(model_folder, tmp_path):
                 "1",
                 "--seed",
                 "1",
+                "--denoise-strength",
+                "0.4",
                 "-o",
                 str(out),
             ]
@@ -62,6 +64,7 @@ def test_generate_with_attachment_roles(model_folder, tmp_path):
     assert meta["task"] == "restore" and meta["attachments"] == [
         {"role": "restore", "source": str(src)}
     ]
+    assert meta["settings"]["denoise_strength"] == 0.4
 
 
 def test_bad_inputs_exit_2_with_a_message(model_folder, tmp_path, capsys):

@@ -8,9 +8,12 @@ import threading
 import pytest
 import torch
 
+from engine.bundled import BUNDLED_DIR
 from engine.config import TimeIds
 from engine.decoder import Detokenizer, spatial_grid
 from engine.errors import Cancelled
+from engine.folder import load_model_folder
+from engine.runtime import Runtime
 
 
 @pytest.fixture
@@ -125,3 +128,65 @@ def test_spatial_context_makes_the_unet_see_where_each_token_is(model, features)
             b = dec(lat, t, _swap_two_tokens(features[:1]), tid)
         assert a.shape == lat.shape
         assert (not torch.allclose(a, b, atol=1e-5)) == sees_order
+
+
+def _count_passes(dec, monkeypatch):
+    seen = []
+    real = dec.forward
+    monkeypatch.setattr(dec, "forward", lambda x, *a: seen.append(x.shape[0]) or real(x, *a))
+    return seen
+
+
+def test_denoise_strength_runs_the_last_steps_from_the_noised_start(model, features, monkeypatch):
+    dec = model.decoder
+    init = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(5))
+    plain = dec.sample(features[:1], seeds=[4], steps=10, guidance=1.0)
+    # strength 1 ignores the starting image: the same pixels as drawing from noise
+    whole = dec.sample(features[:1], seeds=[4], steps=10, guidance=1.0, init=init, strength=1.0)
+    torch.testing.assert_close(whole, plain, atol=0, rtol=0)
+    seen, totals = _count_passes(dec, monkeypatch), []
+    dec.sample(
+        features[:1],
+        seeds=[4],
+        steps=10,
+        guidance=1.0,
+        init=init,
+        strength=0.3,
+        callback=lambda i, total, _: totals.append((i, total)),
+    )
+    assert seen == [1, 1, 1] and totals == [(1, 3), (2, 3), (3, 3)]
+    seen.clear()
+    dec.sample(features[:1], seeds=[4], steps=10, guidance=1.0, init=init, strength=0.01)
+    assert seen == [1]  # at least one step always runs
+
+
+@pytest.fixture(scope="module")
+def bundled_decoder():
+    """The bundled model's trained de-tokenizer (a random VAE decodes every latent to grey)."""
+    model, _ = load_model_folder(BUNDLED_DIR, Runtime(torch.device("cpu"), torch.float32))
+    return model.decoder
+
+
+def test_lower_denoise_strength_keeps_more_of_the_starting_image(bundled_decoder):
+    dec = bundled_decoder
+    init = torch.zeros(1, 3, 128, 128)
+    init[:, 0, 32:96, 32:96] = 1.0  # a red square on black
+    features = torch.zeros(1, 64, dec.config.feature_dim)  # nothing said about the scene
+    with torch.no_grad():
+        kept = dec.decode_latents(dec.encode_pixels(init))  # all the VAE can keep
+
+    def distance(strength):
+        out = dec.sample(features, seeds=[2], steps=20, guidance=1.0, init=init, strength=strength)
+        return (out - kept).abs().mean().item()
+
+    near, mid, far = distance(0.1), distance(0.5), distance(1.0)
+    assert near < mid < far and near < 0.25 * far
+
+
+def test_bad_starting_images_and_strengths_are_refused(model, features):
+    dec = model.decoder
+    with pytest.raises(ValueError, match="starting image must be 128x128"):
+        dec.sample(features[:1], seeds=[0], steps=2, guidance=1.0, init=torch.rand(1, 3, 64, 64))
+    for strength in (0.0, 1.5):
+        with pytest.raises(ValueError, match="strength must be in"):
+            dec.sample(features[:1], seeds=[0], steps=2, guidance=1.0, strength=strength)
