@@ -10,7 +10,11 @@ model's default steps and guidance. The judge then reads each drawing:
 * ``vae``: the share of VAE reconstructions (encode -> decode) the judge reads as the scene;
 * ``detokenizer``: the share of drawings from true features read as the scene;
 * ``*_attributes``: per attribute, the share of objects read right (a softer view of the same);
-* ``*_psnr``: the mean PSNR (dB) against the render, how close in pixels.
+* ``*_psnr``: the mean PSNR (dB) against the render, how close in pixels;
+* ``ceilings``: for every ``wegen-eval`` metric scored on an image, the score of the true
+  answer image and of that image through the VAE, on ``n`` of its held-out samples
+  (``--ceilings``). Every drawing leaves the model through the VAE's decoder, so the second is
+  the most any LLM or UNet training can reach with this VAE.
 
 The LLM can only do as well as ``detokenizer`` on text-to-image; a low ``vae`` caps both.
 """
@@ -35,7 +39,7 @@ from training.data.judge import parse_scene
 from training.data.render import render_scene
 from training.data.scoring import attribute_accuracy, scene_match
 from training.data.splits import sample_scene
-from training.evaluate import psnr
+from training.evaluate import CAPABILITIES, Output, heldout_samples, psnr
 from training.stage0_vision import pixels_of
 
 
@@ -120,6 +124,30 @@ def check_decoder(
     }
 
 
+@torch.no_grad()
+def vae_ceilings(model: WeGenModel, n: int = 32, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per ``wegen-eval`` metric scored on an image: the mean score of the true answer image
+    ("truth") and of that image encoded and decoded by the model's VAE ("vae"), on the first
+    ``n`` held-out samples the report draws with ``seed``."""
+    size = model.config.decoder.image_size
+    device = next(model.decoder.vae.parameters()).device
+    scores: dict[str, dict[str, list[float]]] = {}
+    for cap in CAPABILITIES:
+        for _, sample in heldout_samples(cap.kind, n, seed, cap.accept, size):
+            truth = cap.oracle(sample)
+            if truth.image is None:
+                break  # answered in text: no VAE on the way
+            latents = model.decoder.encode_pixels(pixels_of([truth.image]).to(device))
+            (through,) = to_images(model.decoder.decode_latents(latents))
+            for name, out in (("truth", truth), ("vae", Output(images=(through,)))):
+                for metric, value in cap.score(sample, out).items():
+                    scores.setdefault(metric, {}).setdefault(name, []).append(value)
+    return {
+        metric: {name: round(sum(v) / len(v), 4) for name, v in row.items()}
+        for metric, row in scores.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -130,13 +158,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     ap.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     ap.add_argument("--guidance", type=float, help="de-tokenizer CFG (default: the model's)")
+    ap.add_argument(
+        "--ceilings",
+        action="store_true",
+        help="also score wegen-eval's true answers through the VAE (n samples per metric)",
+    )
     args = ap.parse_args(argv)
     model = load_for_check(args.model, args.device)
-    print(
-        json.dumps(
-            check_decoder(model, args.n, args.seed, steps=args.steps, guidance=args.guidance)
-        )
-    )
+    result = check_decoder(model, args.n, args.seed, steps=args.steps, guidance=args.guidance)
+    if args.ceilings:
+        result["ceilings"] = vae_ceilings(model, args.n, args.seed)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

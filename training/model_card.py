@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.config import WeGenConfig
 from training.confidence import format_interval
 from training.config import STAGES, TrainingPlan, plan
-from training.evaluate import Report
+from training.evaluate import METRICS, Report
 
 STAGE_TITLES = {
     "vision": "0 · vision tower (semantic + redraw heads)",
@@ -108,6 +108,7 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
             drawn = decoder["detokenizer_attributes"].get(name, float("nan"))
             lines.append(f"| {name} | {value:.2f} | {drawn:.2f} |")
         lines.append("")
+        lines += ceiling_lines(decoder.get("ceilings"), decoder["n"])
     generation = checks.get("generation")
     if generation:
         lines += [
@@ -133,6 +134,32 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
             made = generation["probe_generated"].get(name, float("nan"))
             lines.append(f"| {name} | {value:.2f} | {made:.2f} |")
         lines.append("")
+    return lines
+
+
+def ceiling_lines(ceilings: dict[str, dict[str, float]] | None, n: int) -> list[str]:
+    """The table of `check_decoder.vae_ceilings`: each image metric's true answer scored as it
+    is and through the VAE, beside the target (empty without ceilings)."""
+    if not ceilings:
+        return []
+    lines = [
+        f"The true answer of {n} held-out samples per metric of the evaluation, scored as it is "
+        "and after the VAE encodes and decodes it (`python -m training.check_decoder --model "
+        f"DIR --n {n} --ceilings`). The UNet learns to make the latents this VAE's encoder "
+        "makes, and every drawing leaves through its decoder: even a perfect LLM and UNet draw "
+        "no better than the second column. A target above it needs a better VAE first.",
+        "",
+        "| metric | target | true answer | through the VAE | target above the VAE's ceiling |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for metric, row in ceilings.items():
+        spec = METRICS[metric]
+        above = row["vae"] < spec.target if spec.op == ">=" else row["vae"] > spec.target
+        lines.append(
+            f"| {metric} | {spec.op} {spec.target:g} | {row['truth']:.2f} | {row['vae']:.2f} | "
+            f"{'yes' if above else 'no'} |"
+        )
+    lines.append("")
     return lines
 
 

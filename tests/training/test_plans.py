@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.testing import make_random_model_folder
-from training.check_decoder import check_decoder
+from training.check_decoder import check_decoder, vae_ceilings
 from training.config import PLANS, TrainingPlan, plan
 from training.loop import host_batches
 from training.model_card import card
@@ -102,6 +102,44 @@ def test_check_decoder_scores_shares_of_heldout_scenes(tmp_path, keep_threads):
     text = card([], None, folder, checks={"decoder": result})
     assert f"| whole scene | {result['vae']:.2f} | 0.00 |" in text
     assert f"| PSNR (dB) | {result['vae_psnr']:.1f} |" in text
+    assert "through the VAE" not in text  # no ceilings asked for
+
+
+def test_vae_ceilings_score_true_answers_as_they_are_and_through_the_vae(keep_threads):
+    from engine.bundled import BUNDLED_DIR
+    from engine.folder import load_model_folder
+    from engine.runtime import Runtime
+    from training.evaluate import CAPABILITIES, heldout_samples
+
+    model, _ = load_model_folder(BUNDLED_DIR, Runtime(torch.device("cpu"), torch.float32))
+    ceilings = vae_ceilings(model.eval(), n=2, seed=1)
+    image_metrics = [m for c in CAPABILITIES if c.name != "vqa" for m in c.metrics]
+    assert list(ceilings) == image_metrics  # every metric scored on an image, none on text
+    # "truth" is the judge ceiling wegen-eval computes from the same samples
+    (t2i,) = [c for c in CAPABILITIES if c.name == "t2i_single"]
+    samples = [s for _, s in heldout_samples(t2i.kind, 2, 1, t2i.accept, 128)]
+    assert (
+        ceilings["t2i_single"]["truth"]
+        == sum(t2i.score(s, t2i.oracle(s))["t2i_single"] for s in samples) / 2
+    )
+    # the trained VAE keeps most pixels of a clean image: restoration gains through it
+    assert ceilings["restoration_psnr_gain_db"]["vae"] > 0
+    assert all(0 <= row["vae"] <= 1 for m, row in ceilings.items() if "psnr" not in m)
+    folder = BUNDLED_DIR
+    text = card([], None, folder, checks={"decoder": {**_decoder_stub(), "ceilings": ceilings}})
+    row = ceilings["t2i_single"]
+    above = "yes" if row["vae"] < 0.9 else "no"
+    assert f"| t2i_single | >= 0.9 | {row['truth']:.2f} | {row['vae']:.2f} | {above} |" in text
+
+
+def _decoder_stub():
+    return {
+        "n": 2,
+        "vae": 0.5,
+        "detokenizer": 0.0,
+        "vae_attributes": {},
+        "detokenizer_attributes": {},
+    }
 
 
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
