@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Retrain the de-tokenizer (VAE, then UNet) of a trained model on one GPU; keep its LLM and tower.
+#
+#   bash training/train_decoder_gpu.sh RUN_DIR MODEL_DIR [MINUTES] [BASE_MODEL]
+#
+# The bundled VAE caps every image metric (`python -m training.check_decoder --ceilings`):
+# 1. a run folder warm-started from BASE_MODEL (default: the bundled wegen-tiny) with the vision
+#    tower, LLM and projectors marked trained;
+# 2. the `gpu_decoder` plan fitted to MINUTES (default 7) on this machine: the VAE continued on
+#    whole images, then the UNet on its latents (RUN_DIR/plan.json repeats it);
+# 3. the export to MODEL_DIR (float16) and the stage-1 check with the VAE ceilings, for both
+#    models, into RUN_DIR: check_decoder.json (new) and check_decoder_base.json.
+# Compare text-to-image and editing with `wegen-eval ... --n 48 --seed 1` on both folders and
+# `python -m training.compare_reports` before bundling anything.
+set -euo pipefail
+run=${1:?run folder}
+model=${2:?model folder to write}
+minutes=${3:-7}
+base=${4:-resources/models/wegen-tiny}
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+if [ "${WEGEN_ALLOW_CPU:-}" != 1 ]; then
+    python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name())"
+fi
+python3 -m training.warm_start --out "$run" --base "$base" --done vision,mllm,sft
+python3 -m training.reproduce --plan "${WEGEN_PLAN:-gpu_decoder}" --minutes "$minutes" \
+    --out "$run" --export "$model" --stages vae,unet
+python3 -m training.check_decoder --model "$model" --n "${WEGEN_CHECK_N:-48}" --ceilings | tee "$run/check_decoder.json"
+python3 -m training.check_decoder --model "$base" --n "${WEGEN_CHECK_N:-48}" --ceilings > "$run/check_decoder_base.json"
