@@ -296,7 +296,7 @@ class WeGenEngine:
             raise PromptError("temperature must be ≥ 0 and top_p in (0, 1]")
         if not 0 < s.denoise_strength <= 1:
             raise PromptError(
-                "denoise strength must be above 0 and at most 1 (1 redraws the whole image)"
+                "the redraw (denoise) strength must be above 0 and at most 1 (1 redraws it all)"
             )
         return api.GenerationSettings(
             seed=s.seed,

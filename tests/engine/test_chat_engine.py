@@ -224,4 +224,4 @@ def test_denoise_strength_outside_its_range_is_refused(engine, strength):
     events = run(
         engine, api.Request(api.Turn.user("x"), settings=settings(denoise_strength=strength))
     )
-    assert isinstance(events[-1], api.Failed) and "denoise strength" in events[-1].message
+    assert isinstance(events[-1], api.Failed) and "redraw (denoise) strength" in events[-1].message
