@@ -330,7 +330,9 @@ def wegen_tiny() -> WeGenConfig:
             # long before it learns *where*: the spatial grid gives it the layout directly
             spatial_context=True,
         ),
-        # 16 latent channels (SDXL: 4): 12x compression keeps the shapes world's patterns
+        # 16 latent channels (SDXL: 4; with 4 the patterns were lost). Even so, this small VAE
+        # reads back only half the patterns and caps every image metric (check_decoder
+        # --ceilings; check_vae_fit): a wider one is the next step
         vae=VAEConfig(block_out_channels=(32, 64, 64, 64), layers_per_block=1, latent_channels=16),
         decoder=DecoderConfig(image_size=128, default_steps=20, default_guidance=3.0),
         # v-prediction (SDXL: epsilon): a small, briefly trained UNet places objects better
