@@ -168,6 +168,11 @@ class MetricSpec:
     has_ceiling: bool = True
 
 
+def meets(value: float, target: float, op: str) -> bool:
+    """Whether ``value`` reaches ``target`` in the direction ``op`` (">=" or "<=")."""
+    return value >= target if op == ">=" else value <= target
+
+
 METRICS: dict[str, MetricSpec] = {
     "t2i_single": MetricSpec(0.9, ">=", "1-object detailed caption: every attribute right"),
     "t2i_pair": MetricSpec(0.75, ">=", "2-object detailed caption: every attribute right"),
@@ -652,7 +657,7 @@ class MetricResult:
 
     @property
     def passed(self) -> bool:
-        return self.value >= self.target if self.op == ">=" else self.value <= self.target
+        return meets(self.value, self.target, self.op)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"passed": self.passed}

@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.config import WeGenConfig
 from training.confidence import format_interval
 from training.config import STAGES, TrainingPlan, plan
-from training.evaluate import METRICS, Report
+from training.evaluate import METRICS, Report, meets
 
 STAGE_TITLES = {
     "vision": "0 · vision tower (semantic + redraw heads)",
@@ -154,7 +154,7 @@ def ceiling_lines(ceilings: dict[str, dict[str, float]] | None, n: int) -> list[
     ]
     for metric, row in ceilings.items():
         spec = METRICS[metric]
-        above = row["vae"] < spec.target if spec.op == ">=" else row["vae"] > spec.target
+        above = not meets(row["vae"], spec.target, spec.op)
         lines.append(
             f"| {metric} | {spec.op} {spec.target:g} | {row['truth']:.2f} | {row['vae']:.2f} | "
             f"{'yes' if above else 'no'} |"
