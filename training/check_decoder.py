@@ -48,6 +48,12 @@ def to_images(pixels: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a) for a in arr]
 
 
+@torch.no_grad()
+def vae_round_trip(model: WeGenModel, pixels: torch.Tensor) -> list[Image.Image]:
+    """Pixels (B, 3, H, W) in [0, 1], on the VAE's device, encoded (posterior mean) and decoded."""
+    return to_images(model.decoder.decode_latents(model.decoder.encode_pixels(pixels)))
+
+
 def load_with_tokenizer(folder: str, device: str) -> tuple[WeGenModel, WeGenTokenizer]:
     """A model folder in float32 on ``device`` ("auto" picks the best), in eval mode, and its
     tokenizer; a folder or device that will not do ends the command with the reason."""
@@ -87,8 +93,7 @@ def check_decoder(
     drawn: list[Image.Image] = []
     for i in range(0, n, batch):
         pixels = pixels_of(renders[i : i + batch]).to(device)
-        latents = model.decoder.encode_pixels(pixels)
-        recon += to_images(model.decoder.decode_latents(latents))
+        recon += vae_round_trip(model, pixels)
         features = model.vision(model.vision.preprocess_pixels(pixels))
         drawn += to_images(
             model.decoder.sample(
@@ -137,8 +142,7 @@ def vae_ceilings(model: WeGenModel, n: int = 32, seed: int = 0) -> dict[str, dic
             truth = cap.oracle(sample)
             if truth.image is None:
                 break  # answered in text: no VAE on the way
-            latents = model.decoder.encode_pixels(pixels_of([truth.image]).to(device))
-            (through,) = to_images(model.decoder.decode_latents(latents))
+            (through,) = vae_round_trip(model, pixels_of([truth.image]).to(device))
             for name, out in (("truth", truth), ("vae", Output(images=(through,)))):
                 for metric, value in cap.score(sample, out).items():
                     scores.setdefault(metric, {}).setdefault(name, []).append(value)

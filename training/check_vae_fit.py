@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import torch
 
 from engine.model import WeGenModel
-from training.check_decoder import load_for_check, to_images
+from training.check_decoder import load_for_check, vae_round_trip
 from training.evaluate import CAPABILITIES, Output, heldout_samples
 from training.stage0_vision import pixels_of
 from training.stage1_decoder import VAEObjective
@@ -52,7 +52,7 @@ def fit_vae(
     @torch.no_grad()
     def share() -> float:
         vae.eval()
-        made = to_images(model.decoder.decode_latents(model.decoder.encode_pixels(pixels)))
+        made = vae_round_trip(model, pixels)
         vae.train()
         pairs = zip(samples, made, strict=True)
         hits = [T2I.score(s, Output(images=(im,)))["t2i_single"] for s, im in pairs]
