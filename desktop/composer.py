@@ -260,33 +260,29 @@ class Composer(QWidget):
         self.steps.setToolTip(self.tr("Denoising steps: more is slower and finer"))
         settings.addWidget(self.steps)
         settings.addWidget(QLabel(self.tr("Guidance")))
-        self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(1.0, 20.0)
-        self.guidance.setSingleStep(0.5)
-        self.guidance.setValue(3.0)
-        self.guidance.setToolTip(
-            self.tr("How strongly the decoder follows the image tokens (1 = off)")
+        self.guidance = _decimal_box(
+            1.0,
+            20.0,
+            0.5,
+            3.0,
+            self.tr("How strongly the decoder follows the image tokens (1 = off)"),
         )
         settings.addWidget(self.guidance)
         settings.addWidget(QLabel(self.tr("Embedding CFG")))
-        self.embedding_cfg = QDoubleSpinBox()
-        self.embedding_cfg.setRange(1.0, 10.0)
-        self.embedding_cfg.setSingleStep(0.25)
-        self.embedding_cfg.setValue(1.0)
-        self.embedding_cfg.setToolTip(
-            self.tr("Guidance of the language model's image tokens (1 = off)")
+        self.embedding_cfg = _decimal_box(
+            1.0, 10.0, 0.25, 1.0, self.tr("Guidance of the language model's image tokens (1 = off)")
         )
         settings.addWidget(self.embedding_cfg)
         settings.addWidget(QLabel(self.tr("Redraw")))
-        self.denoise_strength = QDoubleSpinBox()
-        self.denoise_strength.setRange(0.05, 1.0)
-        self.denoise_strength.setSingleStep(0.05)
-        self.denoise_strength.setValue(1.0)
-        self.denoise_strength.setToolTip(
+        self.denoise_strength = _decimal_box(
+            0.05,
+            1.0,
+            0.05,
+            1.0,
             self.tr(
                 "How much of the image being worked on to redraw: 1 draws it anew, "
                 "lower keeps more of it (its layout and colours)"
-            )
+            ),
         )
         settings.addWidget(self.denoise_strength)
         settings.addWidget(QLabel(self.tr("Size")))
@@ -457,3 +453,13 @@ class Composer(QWidget):
         self.notice.style().unpolish(self.notice)
         self.notice.style().polish(self.notice)
         self.notice.setVisible(bool(text))
+
+
+def _decimal_box(low: float, high: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
+    """A spin box for one decimal generation setting."""
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setValue(value)
+    box.setToolTip(tip)
+    return box

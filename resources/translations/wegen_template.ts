@@ -172,7 +172,7 @@
     </message>
     <message>
         <location filename="../../desktop/composer.py" line="219"/>
-        <location filename="../../desktop/composer.py" line="452"/>
+        <location filename="../../desktop/composer.py" line="448"/>
         <source>Send (Ctrl+Enter)</source>
         <translation type="unfinished"></translation>
     </message>
@@ -252,62 +252,62 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="277"/>
+        <location filename="../../desktop/composer.py" line="273"/>
         <source>Guidance of the language model&apos;s image tokens (1 = off)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="280"/>
+        <location filename="../../desktop/composer.py" line="276"/>
         <source>Redraw</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="287"/>
+        <location filename="../../desktop/composer.py" line="283"/>
         <source>How much of the image being worked on to redraw: 1 draws it anew, lower keeps more of it (its layout and colours)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="292"/>
+        <location filename="../../desktop/composer.py" line="288"/>
         <source>Size</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="294"/>
+        <location filename="../../desktop/composer.py" line="290"/>
         <source>Output size in pixels (the sizes this model allows)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="296"/>
+        <location filename="../../desktop/composer.py" line="292"/>
         <source>Rewrite prompt (PSR)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="298"/>
+        <location filename="../../desktop/composer.py" line="294"/>
         <source>Let the model expand a brief request into a detailed description first</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="329"/>
+        <location filename="../../desktop/composer.py" line="325"/>
         <source>Task: automatic</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="362"/>
+        <location filename="../../desktop/composer.py" line="358"/>
         <source>Attach images</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="364"/>
+        <location filename="../../desktop/composer.py" line="360"/>
         <source>Images ({0})</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="372"/>
+        <location filename="../../desktop/composer.py" line="368"/>
         <source>pasted image</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location filename="../../desktop/composer.py" line="402"/>
+        <location filename="../../desktop/composer.py" line="398"/>
         <source>model default</source>
         <translation type="unfinished"></translation>
     </message>
