@@ -56,6 +56,7 @@ class FakeEngine:
     requests: list[Request] = field(default_factory=list)
     loads: list[tuple[str, RuntimeRequest]] = field(default_factory=list)
     running: threading.Event = field(default_factory=threading.Event)
+    steps_run: int = 0  # token chunks and denoise steps run so far, over all requests
 
     def load(self, model_dir: str, runtime: RuntimeRequest) -> ModelInfo:
         time.sleep(self.load_delay)
@@ -112,6 +113,7 @@ class FakeEngine:
                     emit(Cancelled(rid))
                     return
                 emit(ImageTokenProgress(rid, done, NUM_IMAGE_TOKENS))
+                self.steps_run += 1
                 time.sleep(self.step_delay)
             final = scene(request.message.text, settings.seed or 0, size, index)
             for step in range(1, steps + 1):
@@ -121,6 +123,7 @@ class FakeEngine:
                 blur = 8 * (steps - step) / steps
                 preview = final.resize((64, 64)).filter(ImageFilter.GaussianBlur(blur))
                 emit(DenoiseStep(rid, step, steps, preview if settings.previews else None))
+                self.steps_run += 1
                 time.sleep(self.step_delay)
             emit(ImageDone(rid, index, final, self.metadata(request, settings, steps, index)))
             parts.append(ImagePart(final))

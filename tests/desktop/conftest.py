@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import Qt, QTimer
 from pytestqt.qtbot import QtBot
 
 from desktop.app_settings import AppSettings
@@ -21,6 +19,7 @@ from desktop.fake_engine import FakeEngine
 from desktop.model_folder import verify_model_folder
 from desktop.paths import DATA_DIR_ENV, REPO_ROOT
 from desktop.session import ModelState, Session
+from desktop.stall_meter import StallMeter
 from desktop.window import MainWindow
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -124,34 +123,6 @@ def window(session: Session, qtbot: QtBot) -> Iterator[MainWindow]:
     qtbot.waitExposed(win)
     yield win
     session.shutdown()
-
-
-class StallMeter:
-    """Measures the longest gap between ticks of a 5 ms GUI-thread timer: how long the event
-    loop was blocked at worst while it ran."""
-
-    def __init__(self) -> None:
-        self.timer = QTimer()
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.setInterval(5)
-        self.timer.timeout.connect(self._tick)
-        self.worst = 0.0
-        self.ticks = 0
-        self._last = 0.0
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-        self.timer.start()
-
-    def stop(self) -> float:
-        self.timer.stop()
-        return self.worst
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.worst = max(self.worst, now - self._last)
-        self._last = now
-        self.ticks += 1
 
 
 @pytest.fixture

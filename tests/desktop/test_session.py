@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,19 +84,19 @@ def test_history_and_attachments_reach_the_engine(
     assert session.before_image(turns[3].images[0]) == stored
 
 
-def test_cancel_stops_within_half_a_second(
+def test_cancel_stops_at_the_next_step(
     session: Session, fake_engine: FakeEngine, qtbot: QtBot, wait_idle: Wait
 ) -> None:
     fake_engine.step_delay = 0.05
     fake_engine.steps = 200
     reply = session.send("a long one", [], GenerationSettings(seed=1))
     assert reply is not None
-    qtbot.waitUntil(lambda: session.running_job() is not None, timeout=5000)
-    time.sleep(0.2)
-    started = time.perf_counter()
+    qtbot.waitUntil(lambda: fake_engine.steps_run >= 3, timeout=5000)
+    before = fake_engine.steps_run
     assert session.cancel_running()
     wait_idle(session)
-    assert time.perf_counter() - started < 0.5
+    # the step running when cancel came may finish, and one may have begun just before it
+    assert fake_engine.steps_run - before <= 2
     turn = session.db.turn(reply.id)
     assert turn is not None and turn.status == TurnStatus.CANCELLED
 

@@ -1,38 +1,58 @@
-"""The GUI event loop never stalls more than 50 ms while generating (fake engine: fast, every
-event kind, previews every step)."""
+"""The GUI event loop keeps running while the engine generates: generation happens on the
+worker thread, and every kind of event (text, token progress, a preview every step, the saved
+image) reaches the window without blocking it for the length of a turn.
+
+How long the loop stalls at worst is a speed, measured by `benchmarks/gui_stall.py` against an
+idle window in the same run; here only the behaviour is checked."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from pytestqt.qtbot import QtBot
 
 from desktop.fake_engine import FakeEngine
 from desktop.session import Session
+from desktop.stall_meter import StallMeter
 from desktop.window import MainWindow
 from engine.api import GenerationSettings
 
-STALL_LIMIT_S = 0.050
+TURNS = 3
 
 
-def test_event_loop_stays_responsive_with_the_fake_engine(
+def test_event_loop_runs_during_every_turn(
     window: MainWindow,
     fake_engine: FakeEngine,
     qtbot: QtBot,
     wait_idle: Callable[[Session], None],
-    stall_meter,  # type: ignore[no-untyped-def]
+    stall_meter: StallMeter,
 ) -> None:
-    fake_engine.step_delay = 0.002
+    fake_engine.step_delay = 0.003
     fake_engine.steps = 30
     fake_engine.image_size = 512
+    ticks_while_running: Counter[int] = Counter()  # turn number -> GUI ticks while it ran
+
+    def during_turn() -> None:
+        if fake_engine.running.is_set():
+            ticks_while_running[len(fake_engine.requests)] += 1
+
+    stall_meter.timer.timeout.connect(during_turn)
+    previews: list[int] = []
+    window.session.preview.connect(lambda turn_id, _image: previews.append(turn_id))
     stall_meter.start()
-    for i in range(3):
+    for i in range(TURNS):
         window.session.send(f"picture {i}", [], GenerationSettings(seed=i))
     wait_idle(window.session, 20_000)
     worst = stall_meter.stop()
     print(
-        f"\nworst event-loop stall (fake engine, 512 px, 3 turns): {worst * 1000:.1f} ms "
-        f"over {stall_meter.ticks} ticks"
+        f"\nworst event-loop gap (fake engine, 512 px, {TURNS} turns): {worst * 1000:.1f} ms, "
+        f"ticks while each turn ran: {dict(ticks_while_running)}"
     )
-    assert stall_meter.ticks > 20
-    assert worst < STALL_LIMIT_S
+    assert len(fake_engine.requests) == TURNS
+    assert len(previews) == TURNS * fake_engine.steps
+    # A turn takes over 100 ms; on the GUI thread it would get no tick at all.
+    for turn in range(1, TURNS + 1):
+        assert ticks_while_running[turn] >= 3, ticks_while_running
+    replies = [turn for turn in window.session.turns() if turn.role == "assistant"]
+    assert [turn.status for turn in replies] == ["done"] * TURNS

@@ -4,7 +4,6 @@ queue, attach, drop bad files, delete, reopen, open a saved image."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,7 +97,7 @@ def test_unlocked_seed_changes_per_message(
     assert users[0].settings["seed"] != users[1].settings["seed"]
 
 
-def test_escape_cancels_within_half_a_second(
+def test_escape_cancels_at_the_next_step(
     window: MainWindow, fake_engine: FakeEngine, qtbot: QtBot, wait_idle: Wait
 ) -> None:
     fake_engine.step_delay = 0.05
@@ -106,10 +105,10 @@ def test_escape_cancels_within_half_a_second(
     send_text(qtbot, window, "slow")
     qtbot.waitUntil(lambda: window.composer.cancel_button.isEnabled(), timeout=5000)
     qtbot.waitUntil(lambda: window.canvas._preview, timeout=5000)
-    start = time.perf_counter()
+    before = fake_engine.steps_run
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     wait_idle(window.session)
-    assert time.perf_counter() - start < 0.5
+    assert fake_engine.steps_run - before <= 2
     assistant = list(window.chat.turns.values())[1]
     assert assistant.status_label.text() == "cancelled"
     assert assistant.retry_button.isVisibleTo(window)

