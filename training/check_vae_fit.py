@@ -24,7 +24,7 @@ from engine.model import WeGenModel
 from training.check_decoder import load_for_check, vae_round_trip
 from training.evaluate import CAPABILITIES, Output, heldout_samples
 from training.stage0_vision import pixels_of
-from training.stage1_decoder import VAEObjective
+from training.stage1_decoder import VAEObjective, vae_trainable
 
 (T2I,) = [c for c in CAPABILITIES if c.name == "t2i_single"]
 
@@ -37,9 +37,13 @@ def fit_vae(
     seed: int = 1,
     batch: int = 16,
     lr: float = 3e-4,
+    edge_weight: float = 0.0,
+    decoder_only: bool = False,
 ) -> Iterator[dict[str, float]]:
     """Fit ``model``'s VAE in place to ``scenes`` fixed scenes; yield the judge's share of their
-    round trips read right at step 0 and every ``every`` steps (with the last batch's L1)."""
+    round trips read right at step 0 and every ``every`` steps (with the last batch's L1).
+    ``edge_weight`` and ``decoder_only`` are the plan's ``vae_edge_weight`` and
+    ``vae_decoder_only``."""
     size = model.config.decoder.image_size
     down = model.config.vae.downsample
     crop = max(8 * down, size // 2)
@@ -60,9 +64,12 @@ def fit_vae(
 
     start = time.perf_counter()
     yield {"step": 0, "share": share()}
-    vae.requires_grad_(True).train()
-    objective = VAEObjective(vae)
-    optimiser = torch.optim.AdamW(vae.parameters(), lr)
+    trained = vae_trainable(vae, decoder_only)
+    vae.train()
+    for module in trained:
+        module.requires_grad_(True)
+    objective = VAEObjective(vae, edge_weight=edge_weight)
+    optimiser = torch.optim.AdamW([p for m in trained for p in m.parameters()], lr)
     for step in range(1, steps + 1):
         rows = torch.randint(0, scenes, (batch,), generator=g)
         y, x = (int(v) for v in torch.randint(0, size - crop + 1, (2,), generator=g))
@@ -77,7 +84,7 @@ def fit_vae(
             yield {
                 "step": step,
                 "share": share(),
-                "l1": round(float(logs["l1"].detach()), 4),
+                **{k: round(float(v.detach()), 4) for k, v in logs.items() if k != "kl"},
                 "seconds": round(time.perf_counter() - start, 1),
             }
 
@@ -92,12 +99,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--every", type=int, default=100, help="score the round trips this often")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--edge-weight", type=float, default=0.0, help="image-gradient L1 weight")
+    ap.add_argument(
+        "--decoder-only", action="store_true", help="freeze the encoder (the UNet's latents)"
+    )
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     args = ap.parse_args(argv)
     if args.scenes < 1 or args.steps < 1 or args.every < 1:
         ap.error("--scenes, --steps and --every must be at least 1")
     model = load_for_check(args.model, args.device)
-    for row in fit_vae(model, args.scenes, args.steps, args.every, args.seed, lr=args.lr):
+    rows = fit_vae(
+        model,
+        args.scenes,
+        args.steps,
+        args.every,
+        args.seed,
+        lr=args.lr,
+        edge_weight=args.edge_weight,
+        decoder_only=args.decoder_only,
+    )
+    for row in rows:
         print(json.dumps(row), flush=True)
 
 

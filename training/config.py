@@ -90,6 +90,8 @@ class TrainingPlan:
     vae_crop: float = 0.5  # VAE trained on random crops of this fraction of the image side
     # train only the VAE's decoder: its encoder, so the UNet's latent space, stays as it is
     vae_decoder_only: bool = False
+    # weight of the VAE's image-gradient L1 (0: pixel losses only, as the bundled VAE was made)
+    vae_edge_weight: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

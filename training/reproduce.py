@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, is_npu_available
-from diffusers import AutoencoderKL
 from safetensors.torch import load_file, save_file
 
 from engine.bundled import BUNDLED_DIR
@@ -42,6 +41,7 @@ from training.stage1_decoder import (
     latent_scale,
     make_unet_batch,
     render_batch,
+    vae_trainable,
     widen_unet_input,
 )
 from training.stage2_mllm import MLLMObjective, host_mllm_batch, make_mllm_batch
@@ -187,7 +187,7 @@ def train(
     c1 = plan_.vae
     run(
         "vae",
-        VAEObjective(model.decoder.vae),
+        VAEObjective(model.decoder.vae, edge_weight=plan_.vae_edge_weight),
         lambda step, rank: vae_batch(
             size,
             max(8 * config.vae.downsample, int(size * plan_.vae_crop)),
@@ -344,12 +344,6 @@ def budget_steps(
         factor = (seconds - cost["vision"]) / (sum(cost.values()) - cost["vision"])
     fitted = plan_.scaled(steps=max(1e-6, factor))
     return dataclasses.replace(fitted, vision=plan_.vision) if keep else fitted
-
-
-def vae_trainable(vae: AutoencoderKL, decoder_only: bool) -> list[torch.nn.Module]:
-    """The autoencoder's modules stage 1a trains: all of it, or only the way back to pixels
-    (a decoder sharpened under a frozen encoder keeps the latents a trained UNet draws)."""
-    return [vae.post_quant_conv, vae.decoder] if decoder_only else [vae]
 
 
 def vae_batch(

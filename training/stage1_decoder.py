@@ -1,6 +1,7 @@
 """Stage 1: the de-tokenizer — an autoencoder for pixels, then the UNet that draws from 64 features.
 
-VAE: trained from scratch on renders (L1 + MSE reconstruction, a small KL). Its latent scale is
+VAE: trained from scratch on renders (L1 + MSE reconstruction, a small KL; optionally L1 on
+image gradients, the plan's ``vae_edge_weight``). Its latent scale is
 then measured and written into the config (``vae.scaling_factor`` = 1 / latent std), as SDXL's
 0.13025 was measured for its VAE.
 
@@ -48,10 +49,21 @@ def render_batch(
     return pixels_of(images)
 
 
+def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Differences between horizontal and between vertical neighbours, (B, C, H, W-1) and
+    (B, C, H-1, W)."""
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
 class VAEObjective(nn.Module):
-    def __init__(self, vae: AutoencoderKL, kl_weight: float = 1e-6) -> None:
+    """L1 + MSE reconstruction and a small KL; with ``edge_weight``, also L1 between the image
+    gradients of the reconstruction and the input. Pixel losses alone are lowest for a blurred
+    answer where the decoder is unsure; the gradient term makes it pay for soft edges and washed
+    out stripes and dots."""
+
+    def __init__(self, vae: AutoencoderKL, kl_weight: float = 1e-6, edge_weight: float = 0.0):
         super().__init__()
-        self.vae, self.kl_weight = vae, kl_weight
+        self.vae, self.kl_weight, self.edge_weight = vae, kl_weight, edge_weight
 
     def forward(
         self, batch: dict[str, torch.Tensor]
@@ -63,7 +75,20 @@ class VAEObjective(nn.Module):
         l1 = F.l1_loss(recon, x)
         mse = F.mse_loss(recon, x)
         kl = posterior.kl().mean() / x[0].numel()
-        return l1 + mse + self.kl_weight * kl * x[0].numel(), {"l1": l1, "mse": mse, "kl": kl}
+        loss = l1 + mse + self.kl_weight * kl * x[0].numel()
+        logs = {"l1": l1, "mse": mse, "kl": kl}
+        if self.edge_weight:
+            pairs = zip(image_gradients(recon), image_gradients(x), strict=True)
+            edge = sum(F.l1_loss(a, b) for a, b in pairs) / 2
+            loss = loss + self.edge_weight * edge
+            logs["edge"] = edge
+        return loss, logs
+
+
+def vae_trainable(vae: AutoencoderKL, decoder_only: bool) -> list[nn.Module]:
+    """The autoencoder's modules stage 1a trains: all of it, or only the way back to pixels
+    (a decoder sharpened under a frozen encoder keeps the latents a trained UNet draws)."""
+    return [vae.post_quant_conv, vae.decoder] if decoder_only else [vae]
 
 
 @torch.no_grad()

@@ -30,3 +30,40 @@ def test_command_prints_a_json_line_per_check(capsys, keep_threads):
     main(["--model", str(BUNDLED_DIR), "--scenes", "2", "--steps", "1", "--device", "cpu"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["step"] for row in lines] == [0, 1]
+
+
+def test_decoder_only_fit_keeps_the_encoder_and_logs_the_edge_loss(keep_threads):
+    model = load_for_check(str(BUNDLED_DIR), "cpu")
+    vae = model.decoder.vae
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    rows = list(fit_vae(model, scenes=2, steps=2, every=2, batch=2, edge_weight=1.0,
+                        decoder_only=True))  # fmt: skip
+    assert rows[-1]["edge"] > 0
+    after = vae.state_dict()
+    encoder = [k for k in before if k.startswith(("encoder.", "quant_conv."))]
+    decoder = [k for k in before if k.startswith("decoder.")]
+    assert encoder and decoder
+    assert all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)
+
+
+def test_the_edge_term_scores_blurred_edges_that_pixel_losses_barely_see():
+    from diffusers import AutoencoderKL
+
+    from training.stage1_decoder import VAEObjective, image_gradients
+
+    stripes = torch.zeros(1, 3, 16, 16)
+    stripes[..., ::2, :] = 1.0
+    dx, dy = image_gradients(stripes)
+    assert dx.shape == (1, 3, 16, 15) and dy.shape == (1, 3, 15, 16)
+    assert dx.abs().sum() == 0 and dy.abs().min() == 1
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=(8,), down_block_types=("DownEncoderBlock2D",),
+        up_block_types=("UpDecoderBlock2D",), latent_channels=4, norm_num_groups=4,
+    ).eval()  # fmt: skip
+    batch = {"pixels": torch.rand(2, 3, 16, 16), "noise": torch.zeros(2, 4, 16, 16)}
+    plain, logs = VAEObjective(vae)(batch)
+    sharp, sharp_logs = VAEObjective(vae, edge_weight=2.0)(batch)
+    assert "edge" not in logs and sharp_logs["edge"] > 0
+    torch.testing.assert_close(sharp - plain, 2.0 * sharp_logs["edge"])
