@@ -12,6 +12,11 @@
 #    models, into RUN_DIR: check_decoder.json (new) and check_decoder_base.json.
 # Compare text-to-image and editing with `wegen-eval ... --n 48 --seed 1` on both folders and
 # `python -m training.compare_reports` before bundling anything.
+#
+# WEGEN_PRESET picks the architecture (default wegen-tiny). A preset with another VAE, such as
+# wegen-tiny-vae4x (4x downsampling: the VAE ceilings suggest the 8x one cannot keep patterns and
+# sizes), starts the VAE afresh and keeps every other tensor; the UNet then learns its latents.
+# Other knobs: WEGEN_PLAN (default gpu_decoder), WEGEN_CHECK_N (48), WEGEN_ALLOW_CPU=1.
 set -euo pipefail
 run=${1:?run folder}
 model=${2:?model folder to write}
@@ -21,7 +26,8 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 if [ "${WEGEN_ALLOW_CPU:-}" != 1 ]; then
     python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name())"
 fi
-python3 -m training.warm_start --out "$run" --base "$base" --done vision,mllm,sft
+python3 -m training.warm_start --out "$run" --base "$base" --done vision,mllm,sft \
+    --preset "${WEGEN_PRESET:-wegen-tiny}"
 python3 -m training.reproduce --plan "${WEGEN_PLAN:-gpu_decoder}" --minutes "$minutes" \
     --out "$run" --export "$model" --stages vae,unet
 python3 -m training.check_decoder --model "$model" --n "${WEGEN_CHECK_N:-48}" --ceilings | tee "$run/check_decoder.json"

@@ -79,3 +79,25 @@ def test_refuses_to_overwrite_a_run_and_names_bad_input(tmp_path, tower, capsys)
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "y"), "--base", str(BUNDLED_DIR), "--take", "vision"])
     assert "PREFIX=FOLDER" in capsys.readouterr().err
+
+
+def test_a_preset_with_a_less_compressing_vae_keeps_everything_else(tmp_path):
+    from engine.config import wegen_tiny_vae4x
+
+    config = wegen_tiny_vae4x()
+    assert config.vae.downsample == 4 and config.latent_size == 32
+    result = warm_start(tmp_path / "run", BUNDLED_DIR, done=("vision", "mllm", "sft"),
+                        config=config)  # fmt: skip
+    state = load_file(tmp_path / "run" / "model.safetensors")
+    base = load_file(BUNDLED_DIR / "model.safetensors")
+    # only autoencoder tensors start afresh, and the rest is the bundled model's
+    assert result.fresh and all(k.startswith("decoder.vae.") for k in result.fresh)
+    kept = [k for k in state if k not in result.fresh]
+    assert any(k.startswith("decoder.unet.") for k in kept)
+    assert all(torch.equal(state[k], base[k].float()) for k in kept)
+    model = WeGenModel(WeGenConfig.load(tmp_path / "run" / "config.json")).eval()
+    model.load_state_dict(state)
+    with torch.no_grad():
+        latents = model.decoder.encode_pixels(torch.rand(1, 3, 128, 128))
+        assert latents.shape == (1, 16, 32, 32)
+        assert model.decoder.decode_latents(latents).shape == (1, 3, 128, 128)
