@@ -56,3 +56,19 @@ def test_event_loop_runs_during_every_turn(
         assert ticks_while_running[turn] >= 3, ticks_while_running
     replies = [turn for turn in window.session.turns() if turn.role == "assistant"]
     assert [turn.status for turn in replies] == ["done"] * TURNS
+
+
+def test_stall_meter_reports_the_worst_gap_and_nearest_rank_percentiles(
+    qtbot: QtBot, stall_meter: StallMeter
+) -> None:
+    assert (stall_meter.worst, stall_meter.percentile(99), stall_meter.ticks) == (0.0, 0.0, 0)
+    stall_meter.start()
+    qtbot.waitUntil(lambda: stall_meter.ticks >= 3, timeout=5000)
+    stall_meter.stop()
+    assert all(gap > 0 for gap in stall_meter.gaps)
+    stall_meter.gaps = [0.005 * k for k in range(1, 101)]  # 5 ms … 500 ms
+    assert stall_meter.worst == stall_meter.percentile(100) == 0.5
+    assert stall_meter.percentile(50) == 0.25 and stall_meter.percentile(99) == 0.495
+    assert stall_meter.percentile(0) == 0.005
+    stall_meter.start()
+    assert stall_meter.gaps == []
