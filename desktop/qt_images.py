@@ -1,4 +1,5 @@
-"""PIL <-> Qt image conversion. Called on the GUI thread only (QPixmap needs it)."""
+"""PIL <-> Qt image conversion. QImages may be made on any thread (QPixmaps only on the GUI
+thread), so the worker converts finished images before it reports them."""
 
 from __future__ import annotations
 

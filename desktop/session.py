@@ -366,7 +366,7 @@ class Session(QObject):
                 turn_id, event.path, width=width, height=height, metadata=event.metadata
             )
             self.db.update_turn(turn_id, text=self._streamed.get(turn_id, ""))
-            self.image_added.emit(record, pil_to_qimage(event.image))
+            self.image_added.emit(record, event.qimage)
         elif isinstance(event, Finished):
             text = event.reply.text or self._streamed.get(turn_id, "")
             self.db.update_turn(turn_id, text=text, status=TurnStatus.DONE, timings=event.timings)

@@ -43,6 +43,7 @@ from desktop.paths import ICONS
 from desktop.png_metadata import read_png_metadata, recipe_from_metadata
 from desktop.qt_images import pil_to_qimage
 from desktop.queue_panel import QueuePanel
+from desktop.recent_images import RecentImages
 from desktop.session import ModelState, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.theme import apply_theme
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.session = session
         self.current_image: ImageRecord | None = None
+        self.recent_images = RecentImages()
         self.setWindowTitle(self.tr("WeGen"))
         icon = ICONS / "wegen.svg"
         if icon.is_file():
@@ -348,14 +350,20 @@ class MainWindow(QMainWindow):
     def show_image(self, record: ImageRecord, image: QImage | None = None) -> None:
         path = self.session.image_path(record)
         if image is None:
-            image = QImage(str(path))
+            image = self.recent_images.get(record.id, path)
+        else:
+            self.recent_images.put(record.id, image)
         if image.isNull():
             self.statusBar().showMessage(self.tr("Cannot read {0}").format(path), 5000)
             return
         before_record = self.session.before_image(record)
-        before = QImage(str(self.session.image_path(before_record))) if before_record else None
-        if before is not None and before.isNull():
-            before = None
+        before = None
+        if before_record is not None:
+            before = self.recent_images.get(
+                before_record.id, self.session.image_path(before_record)
+            )
+            if before.isNull():
+                before = None
         caption = f"{image.width()} × {image.height()}"
         seed = record.metadata.get("settings", {}).get("seed")
         if seed is not None:

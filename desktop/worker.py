@@ -21,12 +21,14 @@ from typing import Any
 
 from PIL.Image import Image
 from PySide6.QtCore import QThread, Signal
+from PySide6.QtGui import QImage
 
 from desktop.i18n import tr
 from desktop.job import Job
 from desktop.job_queue import JobQueue, LoadModel, Stop, VerifyFolder
 from desktop.model_folder import verify_model_folder
 from desktop.png_metadata import save_png_atomic
+from desktop.qt_images import pil_to_qimage
 from engine.api import (
     Cancelled,
     Engine,
@@ -79,6 +81,8 @@ class ImageSaved:
     index: int
     image: Image
     path: Path
+    qimage: QImage  # the same pixels, made here: a QImage (unlike a QPixmap) may be
+    # made off the GUI thread, which is spared the copy (a few ms at 1024 px)
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -200,7 +204,14 @@ class EngineWorker(QThread):
                 path = job.output_path(event.index)
                 save_png_atomic(event.image, path, job.record(event.metadata, rewrite))
                 self.reported.emit(
-                    ImageSaved(job.request_id, event.index, event.image, path, event.metadata)
+                    ImageSaved(
+                        job.request_id,
+                        event.index,
+                        event.image,
+                        path,
+                        pil_to_qimage(event.image),
+                        event.metadata,
+                    )
                 )
             elif isinstance(event, Finished | Cancelled | Failed):
                 finish(event)
