@@ -41,7 +41,7 @@ def fit_vae(
     decoder_only: bool = False,
 ) -> Iterator[dict[str, float]]:
     """Fit ``model``'s VAE in place to ``scenes`` fixed scenes; yield the judge's share of their
-    round trips read right at step 0 and every ``every`` steps (with the last batch's L1).
+    round trips read right at step 0 and every ``every`` steps (with the last batch's losses).
     ``edge_weight`` and ``decoder_only`` are the plan's ``vae_edge_weight`` and
     ``vae_decoder_only``."""
     size = model.config.decoder.image_size

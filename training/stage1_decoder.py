@@ -1,9 +1,9 @@
 """Stage 1: the de-tokenizer — an autoencoder for pixels, then the UNet that draws from 64 features.
 
 VAE: trained from scratch on renders (L1 + MSE reconstruction, a small KL; optionally L1 on
-image gradients, the plan's ``vae_edge_weight``). Its latent scale is
-then measured and written into the config (``vae.scaling_factor`` = 1 / latent std), as SDXL's
-0.13025 was measured for its VAE.
+image gradients, the plan's ``vae_edge_weight``). Its latent scale is then measured and written
+into the config (``vae.scaling_factor`` = 1 / latent std), as SDXL's 0.13025 was measured for its
+VAE.
 
 UNet: the official stage-1 recipe at small size — DDPM noising with the SDXL-base schedule,
 uniform timesteps, min-SNR weighting (gamma 5), all-zero time_ids; the UNet predicts what the
