@@ -15,7 +15,8 @@
 #
 # WEGEN_PRESET picks the architecture (default wegen-tiny). A preset with another VAE, such as
 # wegen-tiny-vae4x (4x downsampling: the VAE ceilings suggest the 8x one cannot keep patterns and
-# sizes), starts the VAE afresh and keeps every other tensor; the UNet then learns its latents.
+# sizes), starts afresh the VAE tensors whose shape changed and keeps every other tensor; the
+# UNet then learns the new VAE's latents.
 # Other knobs: WEGEN_PLAN (default gpu_decoder), WEGEN_CHECK_N (48), WEGEN_ALLOW_CPU=1.
 set -euo pipefail
 run=${1:?run folder}
