@@ -151,6 +151,9 @@ class VAEConfig:
     norm_num_groups: int = 32
     scaling_factor: float = 0.13025
     force_upcast: bool = True  # decode in float32 when the model runs in half precision
+    # self-attention in the middle block (SDXL: yes). Without it the autoencoder is fully
+    # convolutional, so it trains on small crops and runs at any size
+    mid_block_attention: bool = True
 
     @property
     def downsample(self) -> int:

@@ -68,6 +68,7 @@ def vae_kwargs(config: WeGenConfig) -> dict[str, Any]:
         sample_size=config.decoder.image_size,
         scaling_factor=v.scaling_factor,
         force_upcast=v.force_upcast,
+        mid_block_add_attention=v.mid_block_attention,
     )
 
 

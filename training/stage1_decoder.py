@@ -61,16 +61,26 @@ class VAEObjective(nn.Module):
     answer where the decoder is unsure; the gradient term makes it pay for soft edges and washed
     out stripes and dots."""
 
-    def __init__(self, vae: AutoencoderKL, kl_weight: float = 1e-6, edge_weight: float = 0.0):
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        kl_weight: float = 1e-6,
+        edge_weight: float = 0.0,
+        sample_posterior: bool = True,
+    ):
         super().__init__()
         self.vae, self.kl_weight, self.edge_weight = vae, kl_weight, edge_weight
+        # False: decode the posterior mean, a plain autoencoder (how a fresh VAE starts best)
+        self.sample_posterior = sample_posterior
 
     def forward(
         self, batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = batch["pixels"] * 2 - 1
         posterior = self.vae.encode(x).latent_dist
-        z = posterior.mean + posterior.std * batch["noise"]
+        z = posterior.mean
+        if self.sample_posterior:
+            z = z + posterior.std * batch["noise"]
         recon = self.vae.decode(z).sample
         l1 = F.l1_loss(recon, x)
         mse = F.mse_loss(recon, x)
