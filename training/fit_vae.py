@@ -1,0 +1,221 @@
+"""Gate 1 of a de-tokenizer that is not the ceiling: train a fresh autoencoder and read its ceilings.
+
+    python -m training.fit_vae --out runs/vae-4x --candidate 4x16-w64 --minutes 60
+    python -m training.fit_vae --out runs/vae-4x --resume --minutes 30      # continue a run
+    python -m training.fit_vae --out runs/vae-4x --ceilings-only            # score a saved run
+
+Every drawing leaves the model through its VAE's decoder, so no LLM or UNet training reaches a
+target above what a round trip through the VAE keeps (``check_decoder --ceilings``). This trains
+a candidate autoencoder from nothing, on small random crops of training renders (it is fully
+convolutional: a 32-px crop costs a sixteenth of a whole image), as a plain autoencoder on the
+posterior mean first and with posterior noise and the KL term for the last ``--sample-share`` of
+the time. Every ``--every`` minutes the judge reads the round trips of held-out one-object
+scenes (``t2i_single``'s scoring, as ``check_vae_fit`` reads them) and the run is saved; at the
+end the ceilings of every image metric are measured. Output folder: ``vae.safetensors`` (fp16),
+``config.json`` (wegen-tiny with the candidate's VAE, its latent scale measured), ``log.jsonl``.
+
+The candidates (``CANDIDATES``) are the sweep written down in docs/training notes:
+compression x latent channels x width, each scored at equal training time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+from safetensors.torch import load_file, save_file
+
+from engine.config import VAEConfig, WeGenConfig, wegen_tiny
+from engine.model import WeGenModel
+from training.check_decoder import vae_ceilings, vae_round_trip
+from training.data.degrade import degrade, sample_degradations
+from training.data.render import render_scene
+from training.data.splits import sample_scene
+from training.evaluate import CAPABILITIES, Output, heldout_samples, psnr
+from training.stage0_vision import pixels_of
+from training.stage1_decoder import VAEObjective, latent_scale
+
+(T2I,) = [c for c in CAPABILITIES if c.name == "t2i_single"]
+
+
+def _fully_convolutional(**kw: object) -> VAEConfig:
+    return VAEConfig(layers_per_block=1, mid_block_attention=False, **kw)  # type: ignore[arg-type]
+
+
+#: name -> the autoencoder it trains (downsampling 2^(levels-1))
+CANDIDATES: dict[str, VAEConfig] = {
+    "8x16-w64": _fully_convolutional(block_out_channels=(32, 64, 64, 64), latent_channels=16),
+    "8x32-w64": _fully_convolutional(block_out_channels=(32, 64, 64, 64), latent_channels=32),
+    "4x16-w64": _fully_convolutional(block_out_channels=(32, 64, 64), latent_channels=16),
+    "4x16-w128": _fully_convolutional(block_out_channels=(64, 128, 128), latent_channels=16),
+    "4x8-w64": _fully_convolutional(block_out_channels=(32, 64, 64), latent_channels=8),
+}
+
+
+def with_vae(vae: VAEConfig, base: WeGenConfig | None = None) -> WeGenConfig:
+    return (base or wegen_tiny()).replace(vae=vae)
+
+
+def crops_batch(
+    size: int, crop: int, batch: int, per_image: int, seed: int, step: int, degraded: float
+) -> torch.Tensor:
+    """``batch`` random ``crop``-pixel crops, ``per_image`` from each of ``batch / per_image``
+    fresh training renders (a share of them degraded, as restoration inputs are), (B, 3, c, c)."""
+    rng = random.Random(f"fit_vae/{seed}/{step}")
+    crops = []
+    for _ in range(batch // per_image):
+        image = render_scene(sample_scene(rng, "train"), size)
+        if rng.random() < degraded:
+            image = degrade(image, sample_degradations(rng))
+        pixels = pixels_of([image])[0]
+        for _ in range(per_image):
+            y, x = rng.randrange(size - crop + 1), rng.randrange(size - crop + 1)
+            crops.append(pixels[:, y : y + crop, x : x + crop])
+    return torch.stack(crops)
+
+
+class RoundTripProbe:
+    """The judge's reading of held-out one-object scenes after a VAE round trip."""
+
+    def __init__(self, model: WeGenModel, n: int, seed: int) -> None:
+        size = model.config.decoder.image_size
+        self.model = model
+        self.samples = [s for _, s in heldout_samples(T2I.kind, n, seed, T2I.accept, size)]
+        self.pixels = pixels_of([s.images[-1] for s in self.samples])
+
+    @torch.no_grad()
+    def __call__(self) -> dict[str, float]:
+        vae = self.model.decoder.vae
+        vae.eval()
+        made = [
+            im
+            for i in range(0, len(self.samples), 16)
+            for im in vae_round_trip(self.model, self.pixels[i : i + 16])
+        ]
+        vae.train()
+        pairs = list(zip(self.samples, made, strict=True))
+        hits = [T2I.score(s, Output(images=(im,)))["t2i_single"] for s, im in pairs]
+        db = [psnr(im, s.images[-1]) for s, im in pairs]
+        return {"share": round(sum(hits) / len(hits), 4), "psnr": round(sum(db) / len(db), 2)}
+
+
+def save(out: Path, model: WeGenModel) -> None:
+    vae = model.decoder.vae
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in vae.state_dict().items()}
+    save_file(state, out / "vae.safetensors.tmp")
+    (out / "vae.safetensors.tmp").replace(out / "vae.safetensors")
+    model.config.save(out / "config.json")
+
+
+def load(out: Path) -> WeGenModel:
+    model = WeGenModel(WeGenConfig.load(out / "config.json"))
+    state = {k: v.float() for k, v in load_file(out / "vae.safetensors").items()}
+    model.decoder.vae.load_state_dict(state)
+    return model
+
+
+def train(model: WeGenModel, out: Path, args: argparse.Namespace, probe: RoundTripProbe) -> None:
+    size = model.config.decoder.image_size
+    vae: AutoencoderKL = model.decoder.vae
+    log = (out / "log.jsonl").open("a")
+
+    def record(row: dict[str, object]) -> None:
+        print(json.dumps(row), flush=True)
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+
+    objective = VAEObjective(vae, sample_posterior=False)
+    optimiser = torch.optim.AdamW(vae.parameters(), args.lr)
+    start, last_check, step = time.perf_counter(), time.perf_counter(), args.first_step
+    seconds = 60 * args.minutes
+    record({"step": step, "minutes": 0.0, **probe()})
+    vae.train()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        objective.sample_posterior = elapsed > (1 - args.sample_share) * seconds
+        pixels = crops_batch(size, args.crop, args.batch, 4, args.seed, step, args.degraded)
+        down = model.config.vae.downsample
+        noise = torch.randn(args.batch, model.config.vae.latent_channels, *[args.crop // down] * 2)
+        loss, logs = objective({"pixels": pixels, "noise": noise})
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        step += 1
+        if time.perf_counter() - last_check > 60 * args.every:
+            last_check = time.perf_counter()
+            save(out, model)
+            record(
+                {
+                    "step": step,
+                    "minutes": round((last_check - start) / 60, 1),
+                    "s_per_step": round((last_check - start) / (step - args.first_step), 3),
+                    "sampled": objective.sample_posterior,
+                    **{k: round(float(v.detach()), 4) for k, v in logs.items()},
+                    **probe(),
+                }
+            )
+    # the latent scale the UNet will train with (SDXL's 0.13025 was measured the same way)
+    vae.eval()
+    scale_pixels = crops_batch(size, size, 32, 1, args.seed, -1, 0.0)
+    scale = latent_scale(vae, scale_pixels)
+    model.config = model.decoder.config = with_vae(
+        dataclasses.replace(model.config.vae, scaling_factor=scale), model.config
+    )
+    save(out, model)
+    record({"step": step, "minutes": round(elapsed / 60, 1), "scaling_factor": scale, **probe()})
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--out", required=True, type=Path, help="the run folder")
+    ap.add_argument("--candidate", choices=sorted(CANDIDATES), default="4x16-w64")
+    ap.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    ap.add_argument("--ceilings-only", action="store_true", help="score the saved run and stop")
+    ap.add_argument("--minutes", type=float, default=30.0, help="training time")
+    ap.add_argument("--every", type=float, default=5.0, help="minutes between probes and saves")
+    ap.add_argument(
+        "--sample-share",
+        type=float,
+        default=0.2,
+        help="the last share of the time trains with posterior noise and KL",
+    )
+    ap.add_argument("--crop", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--degraded", type=float, default=0.2, help="share of degraded renders")
+    ap.add_argument("--probe-n", type=int, default=48, help="held-out scenes the probe reads")
+    ap.add_argument("--ceilings-n", type=int, default=48, help="samples per metric; 0: skip")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.first_step = 0
+    if args.resume or args.ceilings_only:
+        model = load(args.out)
+        log = (args.out / "log.jsonl").read_text().splitlines()
+        args.first_step = json.loads(log[-1])["step"] if log else 0
+    else:
+        model = WeGenModel(with_vae(CANDIDATES[args.candidate]))
+    model.eval()
+    if not args.ceilings_only:
+        probe = RoundTripProbe(model, args.probe_n, seed=0)
+        train(model, args.out, args, probe)
+    if args.ceilings_n:
+        ceilings = vae_ceilings(model, args.ceilings_n, seed=0)
+        print(json.dumps({"ceilings": ceilings}), flush=True)
+        (args.out / "ceilings.json").write_text(json.dumps(ceilings, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
