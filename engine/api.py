@@ -13,17 +13,21 @@ cancel)``. ``run`` blocks, calling ``on_event`` from the calling thread with `Te
 
 from __future__ import annotations
 
+import math
+import numbers
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.errors import SettingsError
 from engine.template import ImageRole, Role, Task
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 __all__ = [
+    "SETTING_RANGES",
     "CancelFlag",
     "Cancelled",
     "DenoiseStep",
@@ -37,6 +41,7 @@ __all__ = [
     "ImageRole",
     "ImageTokenProgress",
     "ModelInfo",
+    "Range",
     "Request",
     "Rewrite",
     "Role",
@@ -91,9 +96,83 @@ class Turn:
         return tuple(p for p in self.parts if isinstance(p, ImagePart))
 
 
+# --- what each setting allows ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Range:
+    """The values a setting allows: ``low`` to ``high`` inclusive, whole numbers if ``integer``.
+
+    The one table of these, `SETTING_RANGES`, is what `GenerationSettings.validate` checks and
+    what the app's controls and the CLI's help offer.
+    """
+
+    low: float
+    high: float
+    integer: bool = False
+    note: str = ""  # what a value means, for messages: "1 = off"
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.integer else "a number"
+        note = f" ({self.note})" if self.note else ""
+        return f"{kind} from {_number(self.low)} to {_number(self.high)}{note}"
+
+    def allows(self, value: object) -> bool:
+        if isinstance(value, bool):
+            return False
+        if self.integer:
+            if not isinstance(value, numbers.Integral):
+                return False
+        elif not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+            return False
+        return self.low <= value <= self.high  # type: ignore[operator]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+#: Seeds the engine accepts: what torch's generators take, and what the app's seed box (a 32-bit
+#: signed spin box) can show, so every image made by the CLI can be repeated in the app.
+SEED_RANGE = Range(0, 2**31 - 1, integer=True)
+#: Denoising steps; 1000 is the schedulers' number of training timesteps.
+STEPS_RANGE = Range(1, 1000, integer=True)
+GUIDANCE_RANGE = Range(1.0, 20.0, note="1 = off")
+EMBEDDING_CFG_RANGE = Range(1.0, 10.0, note="1 = off")
+DENOISE_STRENGTH_RANGE = Range(0.05, 1.0, note="1 redraws it all, lower keeps more of it")
+TEMPERATURE_RANGE = Range(0.0, 5.0, note="0 = greedy")
+TOP_P_RANGE = Range(0.01, 1.0)
+MAX_NEW_TOKENS_RANGE = Range(1, 4096, integer=True)
+#: The widest output side in pixels; each model allows fewer (see `ModelInfo.allowed_sizes`).
+SIZE_RANGE = Range(16, 4096, integer=True)
+
+#: Every numeric setting and its range, by `GenerationSettings` field name.
+SETTING_RANGES: dict[str, Range] = {
+    "seed": SEED_RANGE,
+    "steps": STEPS_RANGE,
+    "guidance": GUIDANCE_RANGE,
+    "embedding_cfg": EMBEDDING_CFG_RANGE,
+    "size": SIZE_RANGE,
+    "temperature": TEMPERATURE_RANGE,
+    "top_p": TOP_P_RANGE,
+    "max_new_tokens": MAX_NEW_TOKENS_RANGE,
+    "denoise_strength": DENOISE_STRENGTH_RANGE,
+}
+#: How messages name a setting where its field name would not say it
+_SETTING_NAMES = {
+    "embedding_cfg": "the embedding CFG scale",
+    "denoise_strength": "the redraw (denoise) strength",
+    "max_new_tokens": "max_new_tokens (the reply's text budget)",
+    "size": "the image size",
+}
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
-    """What the user can set for one turn. ``None`` means the model's default."""
+    """What the user can set for one turn. ``None`` means the model's default.
+
+    Constructing one checks nothing (settings saved by older versions must still load);
+    `validate` checks every field against `SETTING_RANGES` and is what the engine calls before
+    any work, and the CLI before it loads a model.
+    """
 
     seed: int | None = None  # None: a random seed, reported in the image's metadata
     steps: int | None = None  # denoising steps
@@ -109,13 +188,41 @@ class GenerationSettings:
     # 1 draws from noise alone, as WeGen does; lower starts from that image, noised (SDEdit)
     denoise_strength: float = 1.0
 
+    def validate(self) -> GenerationSettings:
+        """``self`` if every setting is allowed, else `SettingsError` naming the first that is not
+        and saying what is allowed. NaN and infinity are never allowed; ``None`` (the model's
+        default) is allowed where the field's type says so."""
+        for name, allowed in SETTING_RANGES.items():
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            if not allowed.allows(value):
+                label = _SETTING_NAMES.get(name, name)
+                unset = _OPTIONAL.get(name)
+                unset = f", or none for {unset}" if unset else ""
+                raise SettingsError(f"{label} must be {allowed.describe()}{unset}; got {value!r}")
+        for name in ("psr", "previews"):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingsError(f"{name} must be true or false; got {getattr(self, name)!r}")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationSettings:
+        """Known fields of ``data`` (others ignored), unchecked: call `validate` before use."""
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: settings that may be ``None``, and what that means
+_OPTIONAL = {
+    "seed": "a random seed",
+    "steps": "the model's default",
+    "guidance": "the model's default",
+    "size": "the model's default",
+}
 
 
 @dataclass(frozen=True)

@@ -278,7 +278,7 @@ class WeGenEngine:
     # --- pieces ---------------------------------------------------------------------------------
     def _resolve(self, request: api.Request) -> api.GenerationSettings:
         assert self.model is not None and self.info is not None
-        s = request.settings
+        s = request.settings.validate()  # ranges and finiteness: engine.api.SETTING_RANGES
         d = self.model.config.decoder
         down = self.model.config.vae.downsample
         size = s.size or d.image_size

@@ -19,6 +19,14 @@ class PromptError(WeGenError):
     """A request cannot be turned into a prompt (empty, nothing to act on, ...)."""
 
 
+class SettingsError(WeGenError):
+    """A generation setting is outside what the engine allows (see `engine.api.SETTING_RANGES`)."""
+
+
+class OutputPathError(WeGenError):
+    """An output file cannot be written where asked (a folder, no such folder, read-only, ...)."""
+
+
 class RuntimeChoiceError(WeGenError):
     """A device, precision or backend choice is impossible on this machine."""
 
