@@ -3,9 +3,11 @@
 ``Sample.turns`` are ``engine.template.TemplateTurn``s; image slots are numbered in order of
 appearance, exactly as ``engine.template.render`` numbers them, and ``specs[i]`` says how to draw
 slot ``i`` (which scene, plain render / condition map / degraded copy). ``targets[i]`` is True
-for images the model must generate (assistant images) and False for inputs. ``images`` holds
-the rendered PIL images once ``rendered(size)`` has been called; planning without rendering is
-cheap and is what the text corpus uses.
+for images the model must generate (assistant images) and False for inputs. ``asks[j]`` is what
+the user typed in user turn ``j`` and the task it was phrased for (`Ask`), so a request can send
+the raw text and the task hint as the app does, and the engine phrases it back into the turn's
+text. ``images`` holds the rendered PIL images once ``rendered(size)`` has been called; planning
+without rendering is cheap and is what the text corpus uses.
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
-from engine.template import ImageRole, Piece, Role, TemplateTurn, render
+from engine.template import (
+    PSR_INSTRUCTION,
+    ImageRole,
+    Piece,
+    Role,
+    Task,
+    TemplateTurn,
+    render,
+    task_text,
+)
 from training.data.captions import Brief
 from training.data.conditions import CONDITIONS, render_condition
 from training.data.degrade import Degradation, degrade
@@ -68,6 +79,26 @@ class Rewrite:
 
 
 @dataclass(frozen=True)
+class Ask:
+    """What the user typed in one turn (``raw``) and the task hint it goes with.
+
+    The turn's text is what the engine makes of them: ``task_text(task, raw)``, or with ``psr``
+    (prompt self-rewriting, ``GenerationSettings.psr``) the PSR instruction around ``raw``.
+    """
+
+    task: Task
+    raw: str
+    psr: bool = False
+
+    @property
+    def text(self) -> str:
+        """The user turn's text, phrased as the engine phrases it."""
+        if self.psr:
+            return PSR_INSTRUCTION.format(text=self.raw.strip())
+        return task_text(self.task, self.raw)
+
+
+@dataclass(frozen=True)
 class Sample:
     kind: str
     split: Split
@@ -77,6 +108,9 @@ class Sample:
     #: PSR only: the brief request and several detailed rewrites consistent with it.
     brief: Brief | None = None
     rewrites: tuple[Rewrite, ...] = ()
+    #: one per user turn, in order: each turn's text is its ask's ``text`` (required; the default
+    #: only lets the field follow the defaulted ones)
+    asks: tuple[Ask, ...] = ()
     images: tuple[Image.Image, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +124,11 @@ class Sample:
                 raise ValueError("an image is a target exactly when the assistant produces it")
             if in_assistant and role is not ImageRole.IMAGE:
                 raise ValueError(f"assistant images are plain images, not {role.value}")
+        users = [t for t in self.turns if t.role is Role.USER]
+        if len(self.asks) != len(users) or any(
+            turn_text(turn) != ask.text for turn, ask in zip(users, self.asks, strict=False)
+        ):
+            raise ValueError("every user turn needs the ask its text was phrased from")
 
     def image_roles(self) -> list[tuple[ImageRole, bool]]:
         """(role, whether the assistant produces it) for each image slot, in order."""
@@ -120,3 +159,8 @@ class Sample:
     def rendered(self, size: int = 128) -> Sample:
         """This sample with ``images`` drawn at ``size`` x ``size``."""
         return replace(self, images=tuple(spec.render(size) for spec in self.specs))
+
+
+def turn_text(turn: TemplateTurn) -> str:
+    """A template turn's text (``ImageRole`` is a str enum: leave the image slots out)."""
+    return "".join(p for p in turn.parts if not isinstance(p, ImageRole))

@@ -35,13 +35,13 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
-from engine.template import PSR_INSTRUCTION, ImageRole, Role, Task, TemplateTurn, task_text
+from engine.template import ImageRole, Role, Task, TemplateTurn
 from training.data import captions as cap
 from training.data.captions import Brief, brief_of, brief_text, detailed_caption
 from training.data.conditions import CONDITIONS
 from training.data.degrade import sample_degradations
 from training.data.edits import EDIT_KINDS, sample_change, sample_dynamics
-from training.data.samples import SAMPLE_KINDS, ImageSpec, Rewrite, Sample
+from training.data.samples import SAMPLE_KINDS, Ask, ImageSpec, Rewrite, Sample
 from training.data.splits import (
     HELDOUT_SHAPE_COLOUR,
     Split,
@@ -75,31 +75,55 @@ PSR_REWRITES = 4
 MAX_ATTEMPTS = 200
 
 
-def _user(*parts: str | ImageRole) -> TemplateTurn:
-    return TemplateTurn(Role.USER, tuple(parts))
+class _Chat:
+    """A sample's turns and the asks behind its user turns, built together."""
+
+    def __init__(self) -> None:
+        self.turns: list[TemplateTurn] = []
+        self.asks: list[Ask] = []
+
+    def user(self, ask: Ask, *images: ImageRole) -> _Chat:
+        """A user turn: its attachments first, then the text ``ask`` phrases."""
+        self.turns.append(TemplateTurn(Role.USER, (*images, ask.text)))
+        self.asks.append(ask)
+        return self
+
+    def assistant(self, part: str | ImageRole) -> _Chat:
+        self.turns.append(TemplateTurn(Role.ASSISTANT, (part,)))
+        return self
+
+    def sample(
+        self, kind: str, split: Split, specs: Sequence[ImageSpec], targets: Sequence[bool], **kw
+    ) -> Sample:
+        return Sample(
+            kind,
+            split,
+            tuple(self.turns),
+            tuple(specs),
+            tuple(targets),
+            asks=tuple(self.asks),
+            **kw,
+        )
 
 
-def _assistant(*parts: str | ImageRole) -> TemplateTurn:
-    return TemplateTurn(Role.ASSISTANT, tuple(parts))
-
-
-def _phrase(task: Task, text: str, rng: random.Random, auto: str | None = None) -> str:
-    """The user's text for ``task``, or with probability AUTO_PROB the plain ``auto`` text."""
+def _phrase(task: Task, text: str, rng: random.Random, auto: str | None = None) -> Ask:
+    """The user's ``text`` for ``task``, or with probability AUTO_PROB the plain ``auto`` text."""
     if auto is not None and rng.random() < AUTO_PROB:
-        return task_text(Task.AUTO, auto)
-    return task_text(task, text)
+        return Ask(Task.AUTO, auto)
+    return Ask(task, text)
 
 
-def _generate_turns(scene: Scene, rng: random.Random) -> list[TemplateTurn]:
+def _generate(chat: _Chat, scene: Scene, rng: random.Random) -> _Chat:
+    """A request for a drawing of ``scene`` and the drawing."""
     caption = detailed_caption(scene, rng)
-    text = _phrase(Task.GENERATE, caption, rng, f"{rng.choice(DRAW_VERBS)} {caption}".lstrip())
-    return [_user(text), _assistant(ImageRole.IMAGE)]
+    ask = _phrase(Task.GENERATE, caption, rng, f"{rng.choice(DRAW_VERBS)} {caption}".lstrip())
+    return chat.user(ask).assistant(ImageRole.IMAGE)
 
 
 # --- planners: (rng, split) -> Sample -------------------------------------------------------
 def plan_t2i(rng: random.Random, split: Split) -> Sample:
     scene = sample_scene(rng, split)
-    return Sample("t2i", split, tuple(_generate_turns(scene, rng)), (ImageSpec(scene),), (True,))
+    return _generate(_Chat(), scene, rng).sample("t2i", split, (ImageSpec(scene),), (True,))
 
 
 def _question(scene: Scene, rng: random.Random, split: Split) -> tuple[str, str]:
@@ -153,8 +177,8 @@ def _question(scene: Scene, rng: random.Random, split: Split) -> tuple[str, str]
 def plan_vqa(rng: random.Random, split: Split) -> Sample:
     scene = sample_scene(rng, split)
     question, answer = _question(scene, rng, split)
-    turns = (_user(ImageRole.IMAGE, task_text(Task.DESCRIBE, question)), _assistant(answer))
-    return Sample("vqa", split, turns, (ImageSpec(scene),), (False,))
+    chat = _Chat().user(Ask(Task.DESCRIBE, question), ImageRole.IMAGE).assistant(answer)
+    return chat.sample("vqa", split, (ImageSpec(scene),), (False,))
 
 
 def plan_caption(rng: random.Random, split: Split) -> Sample:
@@ -163,18 +187,18 @@ def plan_caption(rng: random.Random, split: Split) -> Sample:
         question, answer = rng.choice(BRIEF_DESCRIBE), cap.brief_caption(scene, rng)
     else:
         question, answer = "", detailed_caption(scene, rng)
-    turns = (_user(ImageRole.IMAGE, task_text(Task.DESCRIBE, question)), _assistant(answer))
-    return Sample("caption", split, turns, (ImageSpec(scene),), (False,))
+    chat = _Chat().user(Ask(Task.DESCRIBE, question), ImageRole.IMAGE).assistant(answer)
+    return chat.sample("caption", split, (ImageSpec(scene),), (False,))
 
 
 def plan_edit(rng: random.Random, split: Split) -> Sample:
     scene = sample_scene(rng, split)
     allowed = allowed_for(split)
-    turns: list[TemplateTurn] = []
+    chat = _Chat()
     specs, targets = [ImageSpec(scene)], []
     from_chat = rng.random() < 0.6
     if from_chat:
-        turns += _generate_turns(scene, rng)
+        _generate(chat, scene, rng)
         targets.append(True)
     else:
         targets.append(False)
@@ -182,33 +206,33 @@ def plan_edit(rng: random.Random, split: Split) -> Sample:
         change = sample_change(scene, rng, kinds=EDIT_KINDS, allowed=allowed)
         if change is None:
             break
-        text = _phrase(Task.EDIT, change.instruction, rng, change.instruction)
+        ask = _phrase(Task.EDIT, change.instruction, rng, change.instruction)
         image_first = () if from_chat or step > 0 else (ImageRole.IMAGE,)
-        turns += [_user(*image_first, text), _assistant(ImageRole.IMAGE)]
+        chat.user(ask, *image_first).assistant(ImageRole.IMAGE)
         scene = change.after
         specs.append(ImageSpec(scene))
         targets.append(True)
-    return Sample("edit", split, tuple(turns), tuple(specs), tuple(targets))
+    return chat.sample("edit", split, specs, targets)
 
 
 def plan_diic(rng: random.Random, split: Split) -> Sample:
     scene = sample_scene(rng, split)
     allowed = allowed_for(split)
-    turns: list[TemplateTurn] = []
+    chat = _Chat()
     from_chat = rng.random() < 0.5
     if from_chat:
-        turns += _generate_turns(scene, rng)
+        _generate(chat, scene, rng)
     specs, targets = [ImageSpec(scene)], [from_chat]
     for step in range(rng.randint(1, 3)):
         scene, narration, changes = sample_dynamics(scene, rng, allowed=allowed)
         if not changes:
             break
-        text = task_text(Task.AUTO, f"Next frame: {narration}.")
+        ask = Ask(Task.AUTO, f"Next frame: {narration}.")
         image_first = () if from_chat or step > 0 else (ImageRole.IMAGE,)
-        turns += [_user(*image_first, text), _assistant(ImageRole.IMAGE)]
+        chat.user(ask, *image_first).assistant(ImageRole.IMAGE)
         specs.append(ImageSpec(scene))
         targets.append(True)
-    return Sample("diic", split, tuple(turns), tuple(specs), tuple(targets))
+    return chat.sample("diic", split, specs, targets)
 
 
 def plan_subject(rng: random.Random, split: Split) -> Sample:
@@ -231,12 +255,9 @@ def plan_subject(rng: random.Random, split: Split) -> Sample:
     if others:
         text += ", with " + cap.join_list([cap.describe_object(o, rng) for o in others])
     text += f", {cap.background_phrase(background, rng)}, {cap.style_phrase(style, rng)}"
-    turns = (
-        _user(ImageRole.REFERENCE, task_text(Task.SUBJECT, text)),
-        _assistant(ImageRole.IMAGE),
-    )
+    chat = _Chat().user(Ask(Task.SUBJECT, text), ImageRole.REFERENCE).assistant(ImageRole.IMAGE)
     specs = (ImageSpec(reference), ImageSpec(target))
-    return Sample("subject", split, turns, specs, (False, True))
+    return chat.sample("subject", split, specs, (False, True))
 
 
 def plan_condition(rng: random.Random, split: Split) -> Sample:
@@ -256,19 +277,16 @@ def plan_condition(rng: random.Random, split: Split) -> Sample:
         ]
     text = f"{cap.join_list(parts)} {cap.background_phrase(scene.background, rng)}"
     text += f", {cap.style_phrase(scene.style, rng)}"
-    turns = (
-        _user(ImageRole.CONDITION, task_text(Task.CONDITION, text)),
-        _assistant(ImageRole.IMAGE),
-    )
+    chat = _Chat().user(Ask(Task.CONDITION, text), ImageRole.CONDITION)
     specs = (ImageSpec(scene, view=view), ImageSpec(scene))
-    return Sample("condition", split, turns, specs, (False, True))
+    return chat.assistant(ImageRole.IMAGE).sample("condition", split, specs, (False, True))
 
 
 def plan_restore(rng: random.Random, split: Split) -> Sample:
     scene = sample_scene(rng, split)
     degraded = ImageSpec(scene, degradations=sample_degradations(rng))
-    turns = (_user(ImageRole.RESTORE, task_text(Task.RESTORE, "")), _assistant(ImageRole.IMAGE))
-    return Sample("restore", split, turns, (degraded, ImageSpec(scene)), (False, True))
+    chat = _Chat().user(Ask(Task.RESTORE, ""), ImageRole.RESTORE).assistant(ImageRole.IMAGE)
+    return chat.sample("restore", split, (degraded, ImageSpec(scene)), (False, True))
 
 
 def plan_style(rng: random.Random, split: Split) -> Sample:
@@ -277,12 +295,9 @@ def plan_style(rng: random.Random, split: Split) -> Sample:
     style = rng.choice([s for s in STYLES if s != content.style])
     reference = replace(reference, style=style)
     target = replace(content, style=style)
-    turns = (
-        _user(ImageRole.IMAGE, ImageRole.STYLE, task_text(Task.STYLE, "")),
-        _assistant(ImageRole.IMAGE),
-    )
+    chat = _Chat().user(Ask(Task.STYLE, ""), ImageRole.IMAGE, ImageRole.STYLE)
     specs = (ImageSpec(content), ImageSpec(reference), ImageSpec(target))
-    return Sample("style", split, turns, specs, (False, False, True))
+    return chat.assistant(ImageRole.IMAGE).sample("style", split, specs, (False, False, True))
 
 
 def rewrite_scene(brief: Brief, rng: random.Random, split: Split) -> Scene:
@@ -309,15 +324,14 @@ def plan_psr(rng: random.Random, split: Split) -> Sample:
     brief = brief_of(scene, rng)
     scenes = [scene] + [rewrite_scene(brief, rng, split) for _ in range(PSR_REWRITES - 1)]
     rewrites = tuple(Rewrite(detailed_caption(s, rng), s) for s in scenes)
-    turns = [
-        _user(PSR_INSTRUCTION.format(text=brief_text(brief, rng))),
-        _assistant(rewrites[0].text),
-    ]
+    # the user types the brief with the Generate task and PSR on; the model rewrites it
+    chat = _Chat().user(Ask(Task.GENERATE, brief_text(brief, rng), psr=True))
+    chat.assistant(rewrites[0].text)
     specs: tuple[ImageSpec, ...] = ()
     if rng.random() < 0.5:
-        turns += [_user(task_text(Task.GENERATE, rewrites[0].text)), _assistant(ImageRole.IMAGE)]
+        chat.user(Ask(Task.GENERATE, rewrites[0].text)).assistant(ImageRole.IMAGE)
         specs = (ImageSpec(scene),)
-    return Sample("psr", split, tuple(turns), specs, (True,) * len(specs), brief, rewrites)
+    return chat.sample("psr", split, specs, (True,) * len(specs), brief=brief, rewrites=rewrites)
 
 
 PLANNERS: dict[str, Callable[[random.Random, Split], Sample]] = {
