@@ -192,7 +192,7 @@ def gpu_decoder() -> TrainingPlan:
     """Stage 1 again on one GPU, from a trained model's de-tokenizer (``warm_start --done
     vision,mllm,sft``): the VAE continued on whole images for far longer than the bundled one
     (1400 steps of 32), then the UNet on the new VAE's latents. The bundled VAE caps every image
-    metric (``check_decoder --ceilings``); the LLM writes vision features, so it is kept. Step
+    metric (``checks.decoder --ceilings``); the LLM writes vision features, so it is kept. Step
     counts are the ratios ``--minutes`` keeps (an H100 ran 36 ms a VAE step, 74 ms a UNet step)."""
     return replace(
         gpu(),

@@ -33,13 +33,14 @@ from safetensors.torch import load_file, save_file
 
 from engine.config import VAEConfig, WeGenConfig, wegen_tiny
 from engine.model import WeGenModel
-from training.check_decoder import vae_ceilings, vae_round_trip
+from training.checks.decoder import vae_ceilings, vae_round_trip
 from training.data.degrade import degrade, sample_degradations
 from training.data.render import render_scene
 from training.data.splits import sample_scene
-from training.evaluate import CAPABILITIES, Output, heldout_samples, psnr
-from training.stage0_vision import pixels_of
-from training.stage1_decoder import VAEObjective, latent_scale
+from training.evaluation.capabilities import CAPABILITIES, heldout_samples
+from training.evaluation.scores import Output, psnr
+from training.stages.decoder import VAEObjective, latent_scale
+from training.stages.vision import pixels_of
 
 (T2I,) = [c for c in CAPABILITIES if c.name == "t2i_single"]
 

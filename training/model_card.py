@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.config import WeGenConfig
-from training.confidence import format_interval
 from training.config import STAGES, TrainingPlan, plan
-from training.evaluate import METRICS, Report, meets
+from training.evaluation.confidence import format_interval
+from training.evaluation.metrics import METRICS, meets
+from training.evaluation.report import Report
 
 STAGE_TITLES = {
     "vision": "0 · vision tower (semantic + redraw heads)",
@@ -77,7 +78,7 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
         lines += [
             "What the vision tower's 64 features carry: linear probes fitted on "
             f"{vision['n']} training scenes, scored on {vision['n_eval']} more and on as many "
-            "held-out ones (`python -m training.check_vision --model DIR`). Every later stage "
+            "held-out ones (`python -m training.checks.vision --model DIR`). Every later stage "
             "reads these features: what they lack, no drawing can show.",
             "",
             "| attribute | chance | training scenes | held-out scenes |",
@@ -94,7 +95,7 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
         lines += [
             f"Redrawing {decoder['n']} held-out scenes: the judge's share of objects read right "
             "in VAE reconstructions and in de-tokenizer drawings from the true features "
-            f"(`python -m training.check_decoder --model DIR --n {decoder['n']}`).",
+            f"(`python -m training.checks.decoder --model DIR --n {decoder['n']}`).",
             "",
             "| | VAE | de-tokenizer |",
             "|---|---:|---:|",
@@ -116,7 +117,7 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
             f"{'held-out' if generation['split'] == 'heldout' else generation['split']} "
             "text-to-image requests (half one object, half two): the probes above read the "
             "tower's features of the image the caption describes and the 64 features the LLM "
-            "writes for the caption (`python -m training.check_generation --model DIR --n "
+            "writes for the caption (`python -m training.checks.generation --model DIR --n "
             f"{generation['n']}`). Cosine {generation['cosine']:.2f}, relative squared error "
             f"{generation['relative_mse']:.2f}, norm ratio {generation['norm_ratio']:.2f}"
             + (
@@ -138,13 +139,13 @@ def check_lines(checks: dict[str, dict]) -> list[str]:
 
 
 def ceiling_lines(ceilings: dict[str, dict[str, float]] | None, n: int) -> list[str]:
-    """The table of `check_decoder.vae_ceilings`: each image metric's true answer scored as it
+    """The table of `checks.decoder.vae_ceilings`: each image metric's true answer scored as it
     is and through the VAE, beside the target (empty without ceilings)."""
     if not ceilings:
         return []
     lines = [
         f"The true answer of {n} held-out samples per metric of the evaluation, scored as it is "
-        "and after the VAE encodes and decodes it (`python -m training.check_decoder --model "
+        "and after the VAE encodes and decodes it (`python -m training.checks.decoder --model "
         f"DIR --n {n} --ceilings`). The UNet learns to make the latents this VAE's encoder "
         "makes, and every drawing leaves through its decoder: even a perfect LLM and UNet draw "
         "no better than the second column. A target above it needs a better VAE first.",
@@ -173,8 +174,8 @@ def card(
 ) -> str:
     """The model card of ``model_dir``, trained by ``runs`` in order (a later run may retrain or
     continue stages of an earlier one: ``history`` says how they fit together); ``checks`` holds
-    the JSON of ``training.check_vision`` ("vision"), ``training.check_decoder`` ("decoder") and
-    ``training.check_generation`` ("generation")."""
+    the JSON of ``training.checks.vision`` ("vision"), ``training.checks.decoder`` ("decoder") and
+    ``training.checks.generation`` ("generation")."""
     config = WeGenConfig.load(model_dir / "config.json")
     weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
     lines = [
@@ -304,9 +305,9 @@ def main() -> None:
     ap.add_argument("--model", default="resources/models/wegen-tiny")
     ap.add_argument("--history", help="a markdown file: how the runs fit together")
     ap.add_argument("--command", help="the command line shown under Training")
-    ap.add_argument("--vision-check", help="training.check_vision's JSON output")
-    ap.add_argument("--decoder-check", help="training.check_decoder's JSON output")
-    ap.add_argument("--generation-check", help="training.check_generation's JSON output")
+    ap.add_argument("--vision-check", help="training.checks.vision's JSON output")
+    ap.add_argument("--decoder-check", help="training.checks.decoder's JSON output")
+    ap.add_argument("--generation-check", help="training.checks.generation's JSON output")
     args = ap.parse_args()
     checks = {
         name: json.loads(Path(path).read_text())

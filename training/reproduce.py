@@ -34,8 +34,7 @@ from engine.tokenizer import WeGenTokenizer, train_tokenizer
 from training.config import STAGES, StageConfig, TrainingPlan, plan
 from training.data.corpus import text_corpus
 from training.loop import run_stage, stage_done, stage_generator
-from training.stage0_vision import VisionObjective, make_vision_batch
-from training.stage1_decoder import (
+from training.stages.decoder import (
     UNetObjective,
     VAEObjective,
     latent_scale,
@@ -44,7 +43,8 @@ from training.stage1_decoder import (
     vae_trainable,
     widen_unet_input,
 )
-from training.stage2_mllm import MLLMObjective, host_mllm_batch, make_mllm_batch
+from training.stages.mllm import MLLMObjective, host_mllm_batch, make_mllm_batch
+from training.stages.vision import VisionObjective, make_vision_batch
 
 STATE = "model.safetensors"
 

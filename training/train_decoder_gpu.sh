@@ -3,7 +3,7 @@
 #
 #   bash training/train_decoder_gpu.sh RUN_DIR MODEL_DIR [MINUTES] [BASE_MODEL]
 #
-# The bundled VAE caps every image metric (`python -m training.check_decoder --ceilings`):
+# The bundled VAE caps every image metric (`python -m training.checks.decoder --ceilings`):
 # 1. a run folder warm-started from BASE_MODEL (default: the bundled wegen-tiny) with the vision
 #    tower, LLM and projectors marked trained;
 # 2. the `gpu_decoder` plan fitted to MINUTES (default 7) on this machine: the VAE continued on
@@ -11,7 +11,7 @@
 # 3. the export to MODEL_DIR (float16) and the stage-1 check with the VAE ceilings, for both
 #    models, into RUN_DIR: check_decoder.json (new) and check_decoder_base.json.
 # Compare text-to-image and editing with `wegen-eval ... --n 48 --seed 1` on both folders and
-# `python -m training.compare_reports` before bundling anything.
+# `python -m training.checks.compare_reports` before bundling anything.
 #
 # WEGEN_PRESET picks the architecture (default wegen-tiny). A preset with another VAE, such as
 # wegen-tiny-vae4x (4x downsampling: the VAE ceilings suggest the 8x one cannot keep patterns and
@@ -31,5 +31,5 @@ python3 -m training.warm_start --out "$run" --base "$base" --done vision,mllm,sf
     --preset "${WEGEN_PRESET:-wegen-tiny}"
 python3 -m training.reproduce --plan "${WEGEN_PLAN:-gpu_decoder}" --minutes "$minutes" \
     --out "$run" --export "$model" --stages vae,unet
-python3 -m training.check_decoder --model "$model" --n "${WEGEN_CHECK_N:-48}" --ceilings | tee "$run/check_decoder.json"
-python3 -m training.check_decoder --model "$base" --n "${WEGEN_CHECK_N:-48}" --ceilings > "$run/check_decoder_base.json"
+python3 -m training.checks.decoder --model "$model" --n "${WEGEN_CHECK_N:-48}" --ceilings | tee "$run/check_decoder.json"
+python3 -m training.checks.decoder --model "$base" --n "${WEGEN_CHECK_N:-48}" --ceilings > "$run/check_decoder_base.json"

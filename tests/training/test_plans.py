@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from engine.testing import make_random_model_folder
-from training.check_decoder import check_decoder, vae_ceilings
+from training.checks.decoder import check_decoder, vae_ceilings
 from training.config import PLANS, TrainingPlan, plan
 from training.loop import host_batches
 from training.model_card import card
 from training.reproduce import main, vae_batch
-from training.stage1_decoder import render_batch
+from training.stages.decoder import render_batch
 
 
 @pytest.mark.parametrize("name", sorted(PLANS))
@@ -109,7 +109,7 @@ def test_vae_ceilings_score_true_answers_as_they_are_and_through_the_vae(keep_th
     from engine.bundled import BUNDLED_DIR
     from engine.folder import load_model_folder
     from engine.runtime import Runtime
-    from training.evaluate import CAPABILITIES, heldout_samples
+    from training.evaluation import CAPABILITIES, heldout_samples
 
     model, _ = load_model_folder(BUNDLED_DIR, Runtime(torch.device("cpu"), torch.float32))
     ceilings = vae_ceilings(model.eval(), n=2, seed=1)
@@ -148,7 +148,7 @@ def test_unet_objective_learns_either_prediction_type(prediction, keep_threads):
 
     from engine.config import wegen_tiny
     from engine.model import WeGenModel
-    from training.stage1_decoder import UNetObjective, make_unet_batch
+    from training.stages.decoder import UNetObjective, make_unet_batch
 
     torch.manual_seed(0)
     config = wegen_tiny()

@@ -1,11 +1,11 @@
 """Compare two wegen-eval reports sample by sample: is run B better than run A, or is the
 difference within what the samples can tell apart?
 
-    python -m training.compare_reports A.json B.json [--out diff.md]
+    python -m training.checks.compare_reports A.json B.json [--out diff.md]
 
 Both reports must come from the same ``--seed`` and ``--split`` (any ``--n``): items are paired by
 capability and sample seed, so each pair is the same prompt, image and generation seed. The
-difference B - A of each metric gets a 95% paired bootstrap interval (`training.confidence`): the
+difference B - A of each metric gets a 95% paired bootstrap interval (`training.evaluation.confidence`): the
 pairs are resampled together, which cancels what the two runs share (a hard prompt is hard for
 both) and so separates runs that overlapping per-report intervals cannot. The verdict says which
 run is better when the interval leaves out 0, by the metric's direction (higher is better for a
@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.confidence import bootstrap, format_interval
-from training.evaluate import METRICS, Report, metric_statistic, scores_metric
+from training.evaluation.confidence import bootstrap, format_interval
+from training.evaluation.metrics import METRICS, metric_statistic, scores_metric
+from training.evaluation.report import Report
 
 Pair = tuple[dict, dict]
 
@@ -125,7 +126,7 @@ def load(path: Path) -> Report:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m training.compare_reports",
+        prog="python -m training.checks.compare_reports",
         description="Compare two wegen-eval reports on the same samples (B - A, paired).",
     )
     ap.add_argument("a", type=Path, help="the baseline report (report.json)")

@@ -1,8 +1,8 @@
 """Can this VAE keep what the judge reads, even for images it is fitted to?
 
-    python -m training.check_vae_fit --model DIR [--scenes 32] [--steps 400] [--every 100]
+    python -m training.checks.vae_fit --model DIR [--scenes 32] [--steps 400] [--every 100]
 
-`check_decoder --ceilings` shows how much of each true answer survives the model's VAE. This
+`training.checks.decoder --ceilings` shows how much of each true answer survives the model's VAE. This
 tells training time apart from capacity: the VAE is fitted, on random crops as stage 1a trains
 it, to a fixed handful of held-out one-object scenes (the first ``--scenes`` that
 ``wegen-eval``'s ``t2i_single`` draws with ``--seed``), and every ``--every`` steps the judge
@@ -21,10 +21,11 @@ from collections.abc import Iterator
 import torch
 
 from engine.model import WeGenModel
-from training.check_decoder import load_for_check, vae_round_trip
-from training.evaluate import CAPABILITIES, Output, heldout_samples
-from training.stage0_vision import pixels_of
-from training.stage1_decoder import VAEObjective, vae_trainable
+from training.checks.decoder import load_for_check, vae_round_trip
+from training.evaluation.capabilities import CAPABILITIES, heldout_samples
+from training.evaluation.scores import Output
+from training.stages.decoder import VAEObjective, vae_trainable
+from training.stages.vision import pixels_of
 
 (T2I,) = [c for c in CAPABILITIES if c.name == "t2i_single"]
 

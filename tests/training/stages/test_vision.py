@@ -13,7 +13,7 @@ from engine.vision import VisionEncoder
 from training.data.render import object_coverage, shape_mask
 from training.data.splits import sample_scene
 from training.data.world import SHAPES, SIZE_FRACTION, ObjectSpec, Scene
-from training.stage0_vision import (
+from training.stages.vision import (
     CELL_ATTRIBUTES,
     HEADS,
     VisionObjective,

@@ -1,10 +1,10 @@
 """How fast a vision tower learns to tell the shapes apart, by tower and by cell readout.
 
-    python -m training.shape_learning --tower vit --readout mean --steps 200
-    python -m training.shape_learning --tower cnn --readout max --steps 200 --device cuda
+    python -m training.checks.shape_learning --tower vit --readout mean --steps 200
+    python -m training.checks.shape_learning --tower cnn --readout max --steps 200 --device cuda
 
-An experiment for stage 0 (training/stage0_vision.py), whose tower learns colour in a few
-hundred steps but shape barely (``training.check_vision``). It trains one tower from scratch on
+An experiment for stage 0 (training/stages/vision.py), whose tower learns colour in a few
+hundred steps but shape barely (``training.checks.vision``). It trains one tower from scratch on
 stage 0's batches with a shape head alone: a linear layer over each scene-grid cell's pooled
 features (``--readout mean`` as stage 0's cell head reads them, or ``max``), or over each of the
 64 tokens against the share of its patch each shape covers (``dense``, as stage 0's token head).
@@ -13,7 +13,7 @@ instead of the preset's conv stem); ``cnn`` a 4-layer strided convolution to the
 the same width, the reference for how hard the task is. It prints, as JSON, the head's mean
 training accuracy over each window of ``--every`` steps (cells for ``mean``/``max``, tokens an
 object covers at least half of for ``dense``) and, with ``--probe N`` for the ViT, the held-out
-shape accuracy of ``training.check_vision``'s linear probe fitted on N scenes: the one number
+shape accuracy of ``training.checks.vision``'s linear probe fitted on N scenes: the one number
 that compares readouts.
 """
 
@@ -33,8 +33,8 @@ from engine.config import wegen_tiny
 from engine.errors import WeGenError
 from engine.runtime import select_runtime
 from engine.vision import VisionEncoder
-from training.check_vision import check_vision
-from training.stage0_vision import (
+from training.checks.vision import check_vision
+from training.stages.vision import (
     CELL_ATTRIBUTES,
     cell_features,
     make_vision_batch,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from training import evaluate as ev
-from training.compare_reports import compare, main
+from training import evaluation as ev
+from training.checks.compare_reports import compare, main
 
 
 def report(vqa: list[float], seed: int = 0, psr: list[dict] | None = None, first: int = 0):

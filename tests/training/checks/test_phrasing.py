@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine import api
-from training.check_phrasing import PHRASINGS, check_phrasing, requests
+from training.checks.phrasing import PHRASINGS, check_phrasing, requests
 from training.data.render import render_scene
 from training.data.splits import is_heldout_scene
 

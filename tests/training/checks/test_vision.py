@@ -11,9 +11,9 @@ import torch
 from engine.config import wegen_tiny
 from engine.testing import make_random_model_folder
 from engine.vision import VisionEncoder
-from training.check_vision import check_vision, fit_probe, main, probe_accuracy
+from training.checks.vision import check_vision, fit_probe, main, probe_accuracy
 from training.model_card import card
-from training.stage0_vision import cell_features
+from training.stages.vision import cell_features
 
 
 def test_a_probe_reads_a_linearly_encoded_attribute_and_not_a_random_one():

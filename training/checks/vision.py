@@ -1,7 +1,7 @@
 """Stage-0 check: which scene attributes the frozen vision tower's 64 features carry, read by
 linear probes.
 
-    python -m training.check_vision --model DIR [--n 1500] [--device auto]
+    python -m training.checks.vision --model DIR [--n 1500] [--device auto]
 
 Everything after stage 0 reads these features: the de-tokenizer draws from them and the LLM
 learns to predict them, so an attribute they do not carry cannot come back in any drawing. This
@@ -33,11 +33,11 @@ from collections.abc import Sequence
 import torch
 
 from engine.vision import VisionEncoder
-from training.check_decoder import load_for_check
+from training.checks.decoder import load_for_check
 from training.data.render import render_scene
 from training.data.splits import sample_scene
 from training.data.world import POSITIONS, STYLES, Scene
-from training.stage0_vision import BACKGROUND_NAMES, CELL_ATTRIBUTES, cell_features, pixels_of
+from training.stages.vision import BACKGROUND_NAMES, CELL_ATTRIBUTES, cell_features, pixels_of
 
 #: read from an object's cell feature: its attributes, and which cell it is (the LLM must know
 #: *where* a feature sits to answer "Where is ...?")

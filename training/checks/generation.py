@@ -1,9 +1,9 @@
 """Stage-2 check: do the LLM's generated 64 features carry what the caption asks for?
 
-    python -m training.check_generation --model DIR [--n 64] [--split heldout] [--embedding-cfg 1]
+    python -m training.checks.generation --model DIR [--n 64] [--split heldout] [--embedding-cfg 1]
 
 Text-to-image has two halves: the LLM writes 64 features for the caption and the de-tokenizer
-draws them. `training.check_decoder` scores the second half from true features; this scores the
+draws them. `training.checks.decoder` scores the second half from true features; this scores the
 first half without drawing anything. For ``n`` detailed-caption requests of one or two objects
 (half each, the samples `wegen-eval` uses for ``split="heldout"``) it runs the engine's token loop,
 takes the 64 generated features, and compares them with the frozen tower's features of the
@@ -17,7 +17,7 @@ render the caption describes (what stage 2 regressed them onto):
   the true feature (stage 2's training condition); far better than the generated ones, the
   error is the loop's own, compounding as the LLM reads back its predictions;
 * ``probe_true`` / ``probe_generated``: per attribute, the share the linear probes of
-  `training.check_vision` (fit on true features of training scenes) read right from the true
+  `training.checks.vision` (fit on true features of training scenes) read right from the true
   features and from the generated ones.
 
 Where ``probe_generated`` is far below ``probe_true`` the LLM loses the attribute; where both
@@ -37,13 +37,13 @@ from engine.generate import LoopOptions, Prompt, generate
 from engine.model import WeGenModel
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
 from engine.tokenizer import WeGenTokenizer
-from training.check_decoder import load_with_tokenizer
-from training.check_vision import encode_scenes, fit_probes, probe_accuracy, probe_rows
+from training.checks.decoder import load_with_tokenizer
+from training.checks.vision import encode_scenes, fit_probes, probe_accuracy, probe_rows
 from training.data.samples import Sample
 from training.data.splits import SPLITS, Split, sample_scene
-from training.evaluate import CAPABILITIES, heldout_samples
-from training.stage0_vision import cell_features, pixels_of
-from training.stage2_mllm import MLLMObjective, collate, encode_sample
+from training.evaluation.capabilities import CAPABILITIES, heldout_samples
+from training.stages.mllm import MLLMObjective, collate, encode_sample
+from training.stages.vision import cell_features, pixels_of
 
 #: text a reply may hold besides its image (the loop must open one)
 MAX_TEXT = 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.confidence import _z, bootstrap, format_interval, mean_interval, wilson
+from training.evaluation.confidence import _z, bootstrap, format_interval, mean_interval, wilson
 
 
 def test_normal_quantile():

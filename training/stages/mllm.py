@@ -13,7 +13,7 @@ Self-feeding (scheduled sampling, run in parallel over the slots) goes further: 
 ``self_feed`` a target image's 64 slots hold the model's own predictions instead, made by
 ``self_feed_passes`` forward passes without gradient, each reading the previous pass's predictions.
 Free-running generation compounds each slot's error into the next; a model trained only on true
-features has never seen that drift (training/check_generation.py measures both errors).
+features has never seen that drift (training/checks/generation.py measures both errors).
 The LM loss is the mean over supervised tokens; with ``lm_length_power`` above 0 (`lm_loss`)
 short answers weigh more, since under a token mean a one-word VQA answer is a few tokens among
 hundreds of caption and rewrite tokens in a batch.
@@ -35,7 +35,7 @@ from engine.template import NUM_IMAGE_TOKENS, Role, render_turns
 from engine.tokenizer import WeGenTokenizer
 from training.data.samples import Sample
 from training.data.tasks import plan_sample
-from training.stage0_vision import pixels_of
+from training.stages.vision import pixels_of
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import torch
 
 from engine.model import WeGenModel
 from engine.testing import random_model
-from training.stage1_decoder import CONV_IN, widen_unet_input
+from training.stages.decoder import CONV_IN, widen_unet_input
 
 
 def test_widened_unet_draws_what_the_narrow_one_did_and_then_can_learn_the_grid():

@@ -4,19 +4,21 @@ training prompts, and every scorer with ground-truth images standing in for the 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 from PIL import Image
 
 from engine import api
-from engine.template import ImageRole, Role, TemplateTurn, task_text
+from engine.template import PSR_INSTRUCTION, ImageRole, Role, TemplateTurn, task_text
 from engine.testing import make_random_model_folder
-from training import evaluate as ev
-from training.confidence import format_interval, wilson
+from training import evaluation as ev
 from training.data.render import render_scene
+from training.data.samples import SAMPLE_KINDS, Ask
 from training.data.splits import is_heldout_scene
 from training.data.tasks import evaluated_scenes, fits_split, make_sample
+from training.evaluation.confidence import format_interval, wilson
 from training.model_card import card
 
 CAPS = {c.name: c for c in ev.CAPABILITIES}
@@ -160,7 +162,7 @@ def test_vqa_kind_names_what_each_question_asks():
     for seed in range(160):
         sample = make_sample("vqa", seed, "heldout", 32)
         kind = ev.vqa_kind(sample)
-        question = ev._last_user_text(sample)
+        question = sample.asks[-1].raw
         assert _QUESTION_STARTS[kind] in question, (kind, question)
         seen.add(kind)
     assert seen == set(_QUESTION_STARTS)
@@ -275,12 +277,23 @@ def test_multi_turn_edits_keep_the_true_previous_render_in_the_history():
     assert request.history[-1].images[0].image is picked.images[-2]
 
 
-def test_unphrase_inverts_task_text():
-    for task in api.Task:
-        for raw in ("", "a red circle"):
-            assert ev.unphrase(task, task_text(task, raw)) == raw
-    assert ev.unphrase(api.Task.GENERATE, "draw a red circle") is None
-    assert ev.unphrase(api.Task.RESTORE, "Restore the image.") == ""
+def test_samples_carry_the_raw_text_and_task_that_phrase_each_user_turn():
+    # what the evaluation sends (raw text, task hint) phrases back into the training prompt
+    for kind in SAMPLE_KINDS:
+        for seed in range(12):
+            sample = make_sample(kind, seed, "heldout", 16)
+            users = [t for t in sample.turns if t.role is Role.USER]
+            assert len(users) == len(sample.asks)
+            for turn, ask in zip(users, sample.asks, strict=True):
+                text = "".join(p for p in turn.parts if not isinstance(p, ImageRole))
+                if ask.psr:
+                    assert text == PSR_INSTRUCTION.format(text=ask.raw)
+                else:
+                    assert text == task_text(ask.task, ask.raw)
+    # a sample whose turns and asks disagree is refused
+    good = make_sample("t2i", 0, size=16)
+    with pytest.raises(ValueError, match="ask"):
+        replace(good, asks=(Ask(api.Task.GENERATE, "something else"),))
 
 
 # --- scorers with ground truth --------------------------------------------------------------

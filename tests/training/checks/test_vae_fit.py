@@ -7,8 +7,8 @@ import json
 import torch
 
 from engine.bundled import BUNDLED_DIR
-from training.check_decoder import load_for_check, vae_ceilings
-from training.check_vae_fit import fit_vae, main
+from training.checks.decoder import load_for_check, vae_ceilings
+from training.checks.vae_fit import fit_vae, main
 
 
 def test_fit_starts_at_the_vae_ceiling_and_trains_the_vae(keep_threads):
@@ -50,7 +50,7 @@ def test_decoder_only_fit_keeps_the_encoder_and_logs_the_edge_loss(keep_threads)
 def test_the_edge_term_scores_blurred_edges_that_pixel_losses_barely_see():
     from diffusers import AutoencoderKL
 
-    from training.stage1_decoder import VAEObjective, image_gradients
+    from training.stages.decoder import VAEObjective, image_gradients
 
     stripes = torch.zeros(1, 3, 16, 16)
     stripes[..., ::2, :] = 1.0

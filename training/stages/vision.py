@@ -9,7 +9,7 @@ small EVA ourselves with two heads that are discarded afterwards:
 * a token head: from each of the 64 features alone, the share of its 16x16-pixel patch that
   each shape, colour, size and pattern covers (the rest is background). A dense, local target:
   read through the cell means alone, a ViT learns colour in a few hundred steps but shape barely;
-  with the preset's conv stem and this head it learns shape too (``training.shape_learning``,
+  with the preset's conv stem and this head it learns shape too (``training.checks.shape_learning``,
   the model card);
 * a reconstruction head: a small upsampling decoder that redraws the input from the 64 features.
 A penalty keeps the feature RMS near 1, the scale the projectors and the de-tokenizer expect.

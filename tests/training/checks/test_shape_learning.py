@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from training.shape_learning import ConvTower, main, shape_learning
-from training.stage0_vision import cell_features
+from training.checks.shape_learning import ConvTower, main, shape_learning
+from training.stages.vision import cell_features
 
 
 @pytest.mark.parametrize(("tower", "readout"), [("vit", "mean"), ("cnn", "max"), ("cnn", "dense")])

@@ -2,7 +2,7 @@
 on automatic as the app starts: the bare description, the description after "draw", and the
 Generate task.
 
-    python -m training.check_phrasing --model DIR [--n 16] [--seed 11]
+    python -m training.checks.phrasing --model DIR [--n 16] [--seed 11]
 
 For each phrasing and each kind of description (a detailed caption, a brief prompt) it prints
 the share of requests answered with an image, and how right the images are: for detailed
@@ -29,7 +29,8 @@ from training.data.judge import parse_scene
 from training.data.scoring import attribute_hits
 from training.data.splits import sample_scene
 from training.data.world import Scene
-from training.evaluate import brief_consistent, run_request
+from training.evaluation.requests import run_request
+from training.evaluation.scores import brief_consistent
 
 #: (name, prefix, task) of each way of asking
 PHRASINGS: tuple[tuple[str, str, api.Task], ...] = (
@@ -82,7 +83,7 @@ def check_phrasing(engine: api.Engine, n: int = 16, seed: int = 11) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m training.check_phrasing", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m training.checks.phrasing", description=__doc__)
     ap.add_argument("--model", help="model folder (default: $WEGEN_MODEL or the bundled one)")
     ap.add_argument("--n", type=int, default=16, help="held-out scenes")
     ap.add_argument("--seed", type=int, default=11)

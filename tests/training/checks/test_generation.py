@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.testing import make_random_model_folder
-from training.check_generation import agreement, main, t2i_samples
+from training.checks.generation import agreement, main, t2i_samples
 from training.model_card import card
 
 

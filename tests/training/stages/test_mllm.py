@@ -12,7 +12,7 @@ from engine.template import NUM_IMAGE_TOKENS
 from engine.testing import random_model, tiny_tokenizer
 from training.config import TrainingPlan, cpu_2h
 from training.data.tasks import plan_sample
-from training.stage2_mllm import (
+from training.stages.mllm import (
     MLLMObjective,
     collate,
     encode_sample,

@@ -1,6 +1,6 @@
 """Stage-1 check: can the de-tokenizer redraw a held-out scene from the vision tower's features?
 
-    python -m training.check_decoder --model DIR [--n 32] [--device auto]
+    python -m training.checks.decoder --model DIR [--n 32] [--device auto]
 
 Before the LLM is trained (or when its generations are wrong) this separates the two halves of
 text-to-image: held-out scenes (training/data/splits.py) are rendered, encoded by the frozen
@@ -39,8 +39,9 @@ from training.data.judge import parse_scene
 from training.data.render import render_scene
 from training.data.scoring import attribute_accuracy, scene_match
 from training.data.splits import sample_scene
-from training.evaluate import CAPABILITIES, Output, heldout_samples, psnr
-from training.stage0_vision import pixels_of
+from training.evaluation.capabilities import CAPABILITIES, heldout_samples
+from training.evaluation.scores import Output, psnr
+from training.stages.vision import pixels_of
 
 
 def to_images(pixels: torch.Tensor) -> list[Image.Image]:

@@ -30,7 +30,7 @@ from engine.vision import VisionEncoder
 from training.data.degrade import degrade, sample_degradations
 from training.data.render import render_scene
 from training.data.splits import sample_scene
-from training.stage0_vision import pixels_of
+from training.stages.vision import pixels_of
 
 MIN_SNR_GAMMA = 5.0
 

@@ -1,0 +1,7 @@
+"""``python -m training.evaluation``: the same as ``wegen-eval``."""
+
+import sys
+
+from training.evaluation.cli import main
+
+sys.exit(main())

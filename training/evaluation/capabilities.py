@@ -1,0 +1,212 @@
+"""The capabilities `wegen-eval` scores: for each, which held-out samples, which task hint, which
+metrics, and how an output (and the ground truth, for the judge's ceiling) is scored.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from PIL import Image
+
+from engine.template import Task
+from training.data.judge import parse_scene
+from training.data.samples import Sample
+from training.data.scoring import attribute_hits, untouched
+from training.data.splits import Split, check_split
+from training.data.tasks import fits_split, plan_sample
+from training.evaluation.metrics import MAX_DRAWS, PSR_CAPABILITY, SPLIT, VQA_MAX_NEW_TOKENS
+from training.evaluation.scores import (
+    Output,
+    condition_score,
+    edit_scores,
+    restoration_gain,
+    style_score,
+    subject_score,
+    t2i_score,
+    vqa_answer,
+    vqa_kind,
+    vqa_score,
+)
+
+
+def _asked_for(task: Task) -> Callable[[Sample], bool]:
+    """Samples whose last request names ``task`` (not a plain request left on automatic)."""
+
+    def accept(sample: Sample) -> bool:
+        if len(sample.turns) < 2:
+            return False
+        ask = sample.asks[-1]
+        return ask.task is task and not ask.psr
+
+    return accept
+
+
+def _objects(n: int) -> Callable[[Sample], bool]:
+    asked = _asked_for(Task.GENERATE)
+    return lambda s: asked(s) and len(s.target_scenes[-1].objects) == n
+
+
+def _edit_accept(sample: Sample) -> bool:
+    """Asked for EDIT and with at least one object the edit must keep (else preservation is
+    vacuously 1)."""
+    return _asked_for(Task.EDIT)(sample) and bool(
+        untouched(sample.specs[-2].scene, sample.specs[-1].scene)
+    )
+
+
+def _image_oracle(sample: Sample) -> Output:
+    return Output(images=(sample.images[-1],))
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One capability: which held-out samples, which task hint, how to score an output."""
+
+    name: str
+    kind: str  # sample kind (training/data/tasks.py)
+    task: Task
+    metrics: tuple[str, ...]
+    accept: Callable[[Sample], bool]
+    score: Callable[[Sample, Output], dict[str, float]]
+    oracle: Callable[[Sample], Output] = _image_oracle
+    max_new_tokens: int | None = None
+    #: partial credit: per part (an attribute of a drawing, a kind of question), [correct,
+    #: total] (`Report.attribute_accuracy`); empty when there is nothing to read
+    attributes: Callable[[Sample, Output], dict[str, list[int]]] | None = None
+    #: the heading of the markdown table that shows those shares
+    breakdown: str = ""
+
+
+_T2I_BREAKDOWN = (
+    "Text-to-image, attribute by attribute (the share the judge reads right; the metrics above "
+    "need every one):"
+)
+_VQA_BREAKDOWN = "VQA, by what the question asks (the share answered right):"
+
+
+def _target_attributes(sample: Sample, out: Output) -> dict[str, list[int]]:
+    # the metric needs every attribute right; training moves these first
+    if out.image is None:
+        return {}
+    hits = attribute_hits(sample.target_scenes[-1], parse_scene(out.image))
+    return {name: list(pair) for name, pair in hits.items()}
+
+
+def _vqa_by_kind(sample: Sample, out: Output) -> dict[str, list[int]]:
+    return {vqa_kind(sample): [int(vqa_score(sample, out.text)), 1]}
+
+
+def _one(metric: str, scorer: Callable[[Sample, Image.Image | None], float]):
+    return lambda s, out: {metric: scorer(s, out.image)}
+
+
+def _edit(sample: Sample, out: Output) -> dict[str, float]:
+    success, kept = edit_scores(sample, out.image)
+    return {"edit_success": success, "edit_preservation": kept}
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        "t2i_single",
+        "t2i",
+        Task.GENERATE,
+        ("t2i_single",),
+        _objects(1),
+        _one("t2i_single", t2i_score),
+        attributes=_target_attributes,
+        breakdown=_T2I_BREAKDOWN,
+    ),
+    Capability(
+        "t2i_pair",
+        "t2i",
+        Task.GENERATE,
+        ("t2i_pair",),
+        _objects(2),
+        _one("t2i_pair", t2i_score),
+        attributes=_target_attributes,
+        breakdown=_T2I_BREAKDOWN,
+    ),
+    Capability(
+        "vqa",
+        "vqa",
+        Task.DESCRIBE,
+        ("vqa",),
+        _asked_for(Task.DESCRIBE),
+        lambda s, out: {"vqa": vqa_score(s, out.text)},
+        oracle=lambda s: Output(text=vqa_answer(s)),
+        max_new_tokens=VQA_MAX_NEW_TOKENS,
+        attributes=_vqa_by_kind,
+        breakdown=_VQA_BREAKDOWN,
+    ),
+    Capability(
+        "edit",
+        "edit",
+        Task.EDIT,
+        ("edit_success", "edit_preservation"),
+        _edit_accept,
+        _edit,
+    ),
+    Capability(
+        "subject",
+        "subject",
+        Task.SUBJECT,
+        ("subject_identity",),
+        _asked_for(Task.SUBJECT),
+        _one("subject_identity", subject_score),
+    ),
+    Capability(
+        "condition",
+        "condition",
+        Task.CONDITION,
+        ("condition_adherence",),
+        _asked_for(Task.CONDITION),
+        _one("condition_adherence", condition_score),
+    ),
+    Capability(
+        "restore",
+        "restore",
+        Task.RESTORE,
+        ("restoration_psnr_gain_db",),
+        _asked_for(Task.RESTORE),
+        _one("restoration_psnr_gain_db", restoration_gain),
+    ),
+    Capability(
+        "style",
+        "style",
+        Task.STYLE,
+        ("style_transfer",),
+        _asked_for(Task.STYLE),
+        _one("style_transfer", style_score),
+    ),
+)
+CAPABILITY_NAMES: tuple[str, ...] = (*(c.name for c in CAPABILITIES), PSR_CAPABILITY)
+
+
+def heldout_samples(
+    kind: str,
+    n: int,
+    seed: int,
+    accept: Callable[[Sample], bool],
+    size: int,
+    split: Split = SPLIT,
+) -> Iterator[tuple[int, Sample]]:
+    """``n`` held-out samples of ``kind`` that pass ``accept``, as (sample seed, sample rendered
+    at ``size``); the same as ``tasks.make_sample(kind, sample_seed, split, size)``.
+
+    ``split="train"`` draws samples of the training distribution instead (combinations seen in
+    training, fresh seeds): the place to tune generation settings without looking at the
+    held-out samples the report is about."""
+    check_split(split)
+    found = 0
+    for i in range(MAX_DRAWS):
+        sample_seed = seed * 10_000 + i
+        plan = plan_sample(kind, random.Random(f"{kind}/{split}/{sample_seed}"), split)
+        if plan.split != split or not fits_split(plan) or not accept(plan):
+            continue
+        yield sample_seed, plan.rendered(size)
+        found += 1
+        if found == n:
+            return
+    raise RuntimeError(f"only {found} of {n} {split} {kind} samples fit in {MAX_DRAWS} draws")

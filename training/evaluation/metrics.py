@@ -1,0 +1,132 @@
+"""The evaluation's metrics: their targets, and how each is computed from the report's items.
+
+Per sample a score; a metric is the mean over samples (the PSR metrics are statistics of the
+per-prompt scores, `PSR_STATISTICS`):
+
+* ``t2i_single`` / ``t2i_pair``: detailed caption of a 1- / 2-object scene -> image; 1 if the
+  judge (judge.parse_scene) reads every object with every attribute and nothing extra
+  (scoring.scene_match; background and style not required).
+* ``vqa``: image + question -> text; 1 if `normalise_answer` of the reply equals that of the
+  canonical answer (lower case, punctuation and a leading article dropped, digits as words).
+  The markdown also breaks it down by what the question asks (`vqa_kind`: colour, shape, size,
+  pattern, position, count, exists, background, style), as it breaks text-to-image down by
+  attribute.
+* ``edit_success``: 1 if every object the edit creates or changes is read at its new cell with
+  all its new attributes, every cell the edit empties is read empty, and a background edit shows
+  the new background. ``edit_preservation``: scoring.preservation (share of untouched objects
+  read unchanged). Only edits that leave at least one object untouched are drawn, so both are
+  measured on the same samples and preservation is never vacuous.
+* ``subject_identity``: 1 if an object with the reference's shape, colour and pattern is read.
+* ``condition_adherence``: 1 if the judge reads exactly the scene's objects, each at its cell
+  with its shape (and its colour when the condition is a layout sketch, which shows colours).
+* ``restoration_psnr_gain_db``: PSNR(output, clean) - PSNR(degraded, clean), both capped at
+  `PSNR_CAP` dB, output resized to the clean render's size.
+* ``style_transfer``: 1 if the judged style is the style reference's and the content is kept:
+  the same number of objects, each at its cell with its shape and colour.
+* ``psr_diversity_ratio``: for each held-out brief prompt, K seeds with PSR on and K with PSR
+  off (same prompt, same seeds); mean over prompts of scoring.diversity (mean pairwise
+  image_distance) with PSR on, divided by the same with PSR off (floored at `DIVERSITY_FLOOR`).
+  ``psr_fidelity_drop``: (share of PSR-off images whose judged scene satisfies the brief,
+  captions.Brief.consistent) - (the same share with PSR on).
+
+(`vqa_kind` and `normalise_answer` live in training/evaluation/scores.py with the scorers.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SPLIT = "heldout"
+#: Samples per metric by default: a full run of the tiny model takes a few minutes on 2 cores.
+DEFAULT_N = 8
+#: Seeds per brief prompt for the PSR metrics (each seed runs with PSR on and off).
+DEFAULT_PSR_SEEDS = 3
+#: Text budget of a VQA reply (answers are one to three words).
+VQA_MAX_NEW_TOKENS = 32
+#: PSNR of identical images would be infinite.
+PSNR_CAP = 60.0
+#: Diversity without PSR below this counts as this (a deterministic model can reach 0).
+DIVERSITY_FLOOR = 1e-3
+#: Candidate samples drawn per metric before giving up on finding n that fit.
+MAX_DRAWS = 5000
+#: Generation settings the command line can set for every request (the rest are per item).
+TUNABLE = ("steps", "guidance", "embedding_cfg", "denoise_strength")
+#: The capability behind the PSR metrics (the others are in capabilities.CAPABILITIES).
+PSR_CAPABILITY = "psr"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    target: float
+    op: str  # ">=" or "<="
+    description: str
+    has_ceiling: bool = True
+
+
+def meets(value: float, target: float, op: str) -> bool:
+    """Whether ``value`` reaches ``target`` in the direction ``op`` (">=" or "<=")."""
+    return value >= target if op == ">=" else value <= target
+
+
+METRICS: dict[str, MetricSpec] = {
+    "t2i_single": MetricSpec(0.9, ">=", "1-object detailed caption: every attribute right"),
+    "t2i_pair": MetricSpec(0.75, ">=", "2-object detailed caption: every attribute right"),
+    "vqa": MetricSpec(0.9, ">=", "exact match of the normalised answer"),
+    "edit_success": MetricSpec(0.8, ">=", "the edited object has its new attributes"),
+    "edit_preservation": MetricSpec(0.9, ">=", "untouched objects unchanged"),
+    "subject_identity": MetricSpec(0.85, ">=", "reference shape+colour+pattern appears"),
+    "condition_adherence": MetricSpec(
+        0.85, ">=", "objects follow the map: shape+position (+colour for sketches)"
+    ),
+    "restoration_psnr_gain_db": MetricSpec(
+        6.0, ">=", "PSNR(restored, clean) - PSNR(degraded, clean)", has_ceiling=False
+    ),
+    "style_transfer": MetricSpec(0.85, ">=", "reference style and content kept"),
+    "psr_diversity_ratio": MetricSpec(
+        2.0, ">=", "image diversity over seeds, PSR on / off", has_ceiling=False
+    ),
+    "psr_fidelity_drop": MetricSpec(
+        0.05, "<=", "brief consistency without PSR - with PSR", has_ceiling=False
+    ),
+}
+
+
+def mean(values: Sequence[float]) -> float:
+    """The mean, 0 for no values."""
+    return float(np.mean(values)) if values else 0.0
+
+
+def _psr_diversity_ratio(prompts: Sequence[dict[str, float]]) -> float:
+    on = mean([p["diversity_on"] for p in prompts])
+    return on / max(mean([p["diversity_off"] for p in prompts]), DIVERSITY_FLOOR)
+
+
+def _psr_fidelity_drop(prompts: Sequence[dict[str, float]]) -> float:
+    return mean([p["consistent_off"] for p in prompts]) - mean(
+        [p["consistent_on"] for p in prompts]
+    )
+
+
+#: the PSR metrics, each a statistic of the per-prompt scores (not a mean of per-prompt values)
+PSR_STATISTICS: dict[str, Callable[[Sequence[dict[str, float]]], float]] = {
+    "psr_diversity_ratio": _psr_diversity_ratio,
+    "psr_fidelity_drop": _psr_fidelity_drop,
+}
+
+
+def scores_metric(item: dict[str, Any], metric: str) -> bool:
+    """Whether a report item is one of the samples ``metric`` is computed over."""
+    if metric in PSR_STATISTICS:
+        return item["capability"] == PSR_CAPABILITY
+    return metric in item["scores"]
+
+
+def metric_statistic(metric: str) -> Callable[[Sequence[dict[str, float]]], float]:
+    """The metric as a function of its items' scores: a PSR statistic, else the mean score."""
+    if metric in PSR_STATISTICS:
+        return PSR_STATISTICS[metric]
+    return lambda scores: mean([s[metric] for s in scores])
