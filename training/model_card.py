@@ -176,9 +176,26 @@ def card(
     continue stages of an earlier one: ``history`` says how they fit together); ``checks`` holds
     the JSON of ``training.checks.vision`` ("vision"), ``training.checks.decoder`` ("decoder") and
     ``training.checks.generation`` ("generation")."""
+    lines = model_lines(model_dir)
+    lines += training_lines(runs, command, history)
+    lines += check_lines(checks or {})
+    if report is not None:
+        lines += evaluation_lines(report)
+    lines += [
+        "## Limits",
+        "",
+        "It has only seen the shapes world: anything else comes out as shapes. Small model, "
+        "short training: see the evaluation for what it does and does not do well.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def model_lines(model_dir: Path) -> list[str]:
+    """The card's title, architecture and data sections."""
     config = WeGenConfig.load(model_dir / "config.json")
     weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
-    lines = [
+    return [
         f"# {config.name}",
         "",
         "The bundled model of WeGen desktop: the WeGen architecture (Llama LLM, EVA vision tower, "
@@ -216,13 +233,12 @@ def card(
         "blue triangle, orange square, pink hexagon, yellow cross; circle at top left, star in the "
         "centre, triangle at bottom right; pixel style on cream.",
         "",
-        "## Training",
-        "",
-        "```bash",
-        command,
-        "```",
-        "",
     ]
+
+
+def training_lines(runs: Sequence[Path], command: str, history: str | None) -> list[str]:
+    """The card's training section: each run's stages, their final losses and wall times."""
+    lines = ["## Training", "", "```bash", command, "```", ""]
     if history:
         lines += [history.strip(), ""]
     lines += [
@@ -258,37 +274,33 @@ def card(
         "the GPU), AdamW with warmup and cosine decay.",
         "",
     ]
-    lines += check_lines(checks or {})
-    if report is not None:
-        lines += [
-            "## Evaluation",
-            "",
-            "`wegen-eval` on held-out samples only, through the Engine API as the app runs "
-            "it (`wegen-eval --model resources/models/wegen-tiny --out report.json`). The "
-            "judge ceiling is the score the ground-truth image gets (the judge's own "
-            "limit); the 95% interval is the range these samples cannot tell apart from the "
-            "value (Wilson for shares, a bootstrap otherwise).",
-            "",
-            "| metric | value | 95% interval | target | met | n | judge ceiling |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        scored = Report.from_dict(report)
-        for name, m in report["metrics"].items():
-            ceiling = m.get("ceiling")
-            lines.append(
-                f"| {name} | {m['value']:.3f} | {format_interval(scored.interval(name))} | "
-                f"{m['op']} {m['target']} | {'yes' if m['passed'] else 'no'} | {m['n']} | "
-                f"{'' if ceiling is None else f'{ceiling:.3f}'} |"
-            )
-        lines.append("")
-    lines += [
-        "## Limits",
+    return lines
+
+
+def evaluation_lines(report: dict) -> list[str]:
+    """The card's evaluation section: each metric of the wegen-eval report with its interval."""
+    lines = [
+        "## Evaluation",
         "",
-        "It has only seen the shapes world: anything else comes out as shapes. Small model, "
-        "short training: see the evaluation for what it does and does not do well.",
+        "`wegen-eval` on held-out samples only, through the Engine API as the app runs "
+        "it (`wegen-eval --model resources/models/wegen-tiny --out report.json`). The "
+        "judge ceiling is the score the ground-truth image gets (the judge's own "
+        "limit); the 95% interval is the range these samples cannot tell apart from the "
+        "value (Wilson for shares, a bootstrap otherwise).",
         "",
+        "| metric | value | 95% interval | target | met | n | judge ceiling |",
+        "|---|---|---|---|---|---|---|",
     ]
-    return "\n".join(lines)
+    scored = Report.from_dict(report)
+    for name, m in report["metrics"].items():
+        ceiling = m.get("ceiling")
+        lines.append(
+            f"| {name} | {m['value']:.3f} | {format_interval(scored.interval(name))} | "
+            f"{m['op']} {m['target']} | {'yes' if m['passed'] else 'no'} | {m['n']} | "
+            f"{'' if ceiling is None else f'{ceiling:.3f}'} |"
+        )
+    lines.append("")
+    return lines
 
 
 def main() -> None:

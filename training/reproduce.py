@@ -33,18 +33,9 @@ from engine.model import WeGenModel
 from engine.tokenizer import WeGenTokenizer, train_tokenizer
 from training.config import STAGES, StageConfig, TrainingPlan, plan
 from training.data.corpus import text_corpus
-from training.loop import run_stage, stage_done, stage_generator
-from training.stages.decoder import (
-    UNetObjective,
-    VAEObjective,
-    latent_scale,
-    make_unet_batch,
-    render_batch,
-    vae_trainable,
-    widen_unet_input,
-)
-from training.stages.mllm import MLLMObjective, host_mllm_batch, make_mllm_batch
-from training.stages.vision import VisionObjective, make_vision_batch
+from training.loop import run_stage, stage_done
+from training.stages.decoder import latent_scale, render_batch, widen_unet_input
+from training.stages.pipeline import PIPELINE, Run, Stage
 
 STATE = "model.safetensors"
 
@@ -109,6 +100,8 @@ def train(
     config: WeGenConfig | None = None,
     workers: int | None = None,
 ) -> tuple[WeGenModel, WeGenTokenizer]:
+    """Train ``stages`` of ``plan_`` in ``out`` (resuming what is there; finished stages are
+    skipped) and return the model and its tokenizer."""
     accelerator = new_accelerator()
     device = accelerator.device
     if device.type == "cuda":  # TF32 matmuls and convolutions: float32 training, tensor cores
@@ -117,6 +110,32 @@ def train(
         torch.backends.cudnn.benchmark = True
     workers = default_workers(device) if workers is None else workers
     tok = build_tokenizer(out, plan_.vocab_size, accelerator)
+    record_plan(plan_, out, accelerator)
+    torch.manual_seed(plan_.seed)
+    config = config or wegen_tiny()
+    if (out / "config.json").is_file():
+        config = WeGenConfig.load(out / "config.json")
+    model = WeGenModel(config)
+    if (out / STATE).is_file():
+        in_channels = model.decoder.unet.config.in_channels
+        model.load_state_dict(widen_unet_input(load_file(out / STATE), in_channels))
+    model.to(device)
+    run = Run(model, tok, config, plan_, device)
+    timings: dict[str, float] = {}
+    for name, build in PIPELINE.items():
+        stage = build(run)  # built in turn, finished or not: it may draw random weights
+        if name in stages and not stage_done(out, name):
+            timings[name] = train_stage(stage, run, out, accelerator, stop_after, workers)
+        if name == "vae" and name in stages:
+            settle_latent_scale(run, out, accelerator)
+    if accelerator.is_main_process and timings:
+        log_timings(out, plan_, accelerator, timings)
+    model.eval().requires_grad_(False)
+    return model, tok
+
+
+def record_plan(plan_: TrainingPlan, out: Path, accelerator: Accelerator) -> None:
+    """Write ``plan_`` to ``out/plan.json``, or refuse a folder that holds a run of another."""
     recorded = out / "plan.json"
     if recorded.is_file() and TrainingPlan.from_json(recorded.read_text()) != plan_:
         raise SystemExit(
@@ -128,148 +147,72 @@ def train(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and not recorded.is_file():
         recorded.write_text(plan_.to_json(), encoding="utf-8")
-    torch.manual_seed(plan_.seed)
-    config = config or wegen_tiny()
-    if (out / "config.json").is_file():
-        config = WeGenConfig.load(out / "config.json")
-    model = WeGenModel(config)
-    if (out / STATE).is_file():
-        in_channels = model.decoder.unet.config.in_channels
-        model.load_state_dict(widen_unet_input(load_file(out / STATE), in_channels))
-    model.to(device)
-    seed = plan_.seed
-    timings: dict[str, float] = {}
 
-    def run(
-        name: str,
-        objective: torch.nn.Module,
-        host_batch,
-        make_batch,
-        trainable: list[torch.nn.Module],
-    ) -> None:
-        if stage_done(out, name) or name not in stages:
-            return
-        tic = time.perf_counter()
-        objective.requires_grad_(False)
-        for module in trainable:
-            module.requires_grad_(True)
-        # one Accelerator per stage: its checkpoint then holds exactly this stage's objective
-        run_stage(
-            name,
-            objective,
-            host_batch,
-            make_batch,
-            plan_.stage(name),
-            out,
-            new_accelerator(),
-            seed,
-            stop_after,
-            workers=workers,
-        )
-        timings[name] = time.perf_counter() - tic
-        if stage_done(out, name):
-            save_state(model, out, accelerator)
 
-    size = config.decoder.image_size
-    # stage 0: the vision tower
-    c = plan_.vision
-    vision_objective = VisionObjective(model.vision).to(device)
-    run(
-        "vision",
-        vision_objective,
-        lambda step, rank: make_vision_batch(
-            config.vision.image_size, c.batch_size, seed, step, rank
-        ),
-        lambda step, rank, g, host: _to(host, device),
-        [vision_objective],
+def train_stage(
+    stage: Stage,
+    run: Run,
+    out: Path,
+    accelerator: Accelerator,
+    stop_after: int | None,
+    workers: int,
+) -> float:
+    """Train one stage (only its ``trainable`` modules learn), save the model's state when it
+    is finished, and return the seconds it took."""
+    tic = time.perf_counter()
+    stage.objective.requires_grad_(False)
+    for module in stage.trainable:
+        module.requires_grad_(True)
+    # one Accelerator per stage: its checkpoint then holds exactly this stage's objective
+    run_stage(
+        stage.name,
+        stage.objective,
+        stage.host_batch,
+        stage.make_batch,
+        run.plan.stage(stage.name),
+        out,
+        new_accelerator(),
+        run.plan.seed,
+        stop_after,
+        workers=workers,
     )
-    # stage 1a: the autoencoder, then its latent scale
-    c1 = plan_.vae
-    run(
-        "vae",
-        VAEObjective(model.decoder.vae, edge_weight=plan_.vae_edge_weight),
-        lambda step, rank: vae_batch(
-            size,
-            max(8 * config.vae.downsample, int(size * plan_.vae_crop)),
-            c1.batch_size,
-            config.vae.latent_channels,
-            config.vae.downsample,
-            seed,
-            step,
-            rank,
-        ),
-        lambda step, rank, g, host: _to(host, device),
-        vae_trainable(model.decoder.vae, plan_.vae_decoder_only),
-    )
-    if stage_done(out, "vae") and not (out / "vae" / "scale.json").is_file() and "vae" in stages:
-        scale = model.config.vae.scaling_factor  # a frozen encoder keeps its latent scale
-        if not plan_.vae_decoder_only:
-            scale = latent_scale(
-                model.decoder.vae, render_batch(size, 64, "scale", seed, 0, 0).to(device)
-            )
-        set_config(model, with_vae_scale(model.config, scale))
-        if accelerator.is_main_process:
-            (out / "vae" / "scale.json").write_text(json.dumps({"scaling_factor": scale}))
-        save_state(model, out, accelerator)
-    # stage 1b: the de-tokenizer UNet
-    c2 = plan_.unet
-    run(
-        "unet",
-        UNetObjective(model.decoder),
-        lambda step, rank: render_batch(size, c2.batch_size, "unet", seed, step, rank),
-        lambda step, rank, g, host: make_unet_batch(
-            model.decoder,
-            model.vision,
-            host,
-            g,
-            plan_.feature_noise,
-            plan_.condition_dropout,
-        ),
-        [model.decoder.unet],
-    )
-    # stages 2 and 3: the LLM and the projectors
-    for name in ("mllm", "sft"):
-        c3 = plan_.stage(name)
-        run(
-            name,
-            MLLMObjective(
-                model,
-                plan_.regression_weight,
-                plan_.self_feed_passes if plan_.self_feed > 0 else 0,
-                plan_.lm_length_power,
-            ),
-            lambda step, rank, c3=c3, name=name: host_mllm_batch(
-                config.vision.image_size,
-                tok,
-                c3.batch_size,
-                c3.task_weights,
-                name,
-                seed,
-                step,
-                rank,
-            ),
-            lambda step, rank, g, host: make_mllm_batch(
-                model, tok, host, g, plan_.feature_noise, plan_.self_feed
-            ),
-            [model.llm, model.input_proj, model.output_proj],
-        )
-    if accelerator.is_main_process and timings:
-        log = out / "timings.jsonl"
-        with log.open("a", encoding="utf-8") as f:
-            f.write(
-                json.dumps(
-                    {
-                        "plan": plan_.name,
-                        "processes": accelerator.num_processes,
-                        "device": str(device),
-                        "device_name": device_name(device),
-                        **timings,
-                    }
-                )
-                + "\n"
-            )
-    model.eval().requires_grad_(False)
-    return model, tok
+    seconds = time.perf_counter() - tic
+    if stage_done(out, stage.name):
+        save_state(run.model, out, accelerator)
+    return seconds
+
+
+def settle_latent_scale(run: Run, out: Path, accelerator: Accelerator) -> None:
+    """Once stage 1a is done, measure the VAE's latent scale and write it into the config (once:
+    ``out/vae/scale.json`` records it). A frozen encoder keeps its scale."""
+    if not stage_done(out, "vae") or (out / "vae" / "scale.json").is_file():
+        return
+    model = run.model
+    scale = model.config.vae.scaling_factor
+    if not run.plan.vae_decoder_only:
+        size = run.config.decoder.image_size
+        pixels = render_batch(size, 64, "scale", run.plan.seed, 0, 0).to(run.device)
+        scale = latent_scale(model.decoder.vae, pixels)
+    set_config(model, with_vae_scale(model.config, scale))
+    if accelerator.is_main_process:
+        (out / "vae" / "scale.json").write_text(json.dumps({"scaling_factor": scale}))
+    save_state(model, out, accelerator)
+
+
+def log_timings(
+    out: Path, plan_: TrainingPlan, accelerator: Accelerator, timings: dict[str, float]
+) -> None:
+    """Append the seconds each stage took to ``out/timings.jsonl``."""
+    device = accelerator.device
+    row = {
+        "plan": plan_.name,
+        "processes": accelerator.num_processes,
+        "device": str(device),
+        "device_name": device_name(device),
+        **timings,
+    }
+    with (out / "timings.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 def fit_to_budget(
@@ -344,32 +287,6 @@ def budget_steps(
         factor = (seconds - cost["vision"]) / (sum(cost.values()) - cost["vision"])
     fitted = plan_.scaled(steps=max(1e-6, factor))
     return dataclasses.replace(fitted, vision=plan_.vision) if keep else fitted
-
-
-def vae_batch(
-    size: int,
-    crop: int,
-    batch_size: int,
-    channels: int,
-    down: int,
-    seed: int,
-    step: int,
-    rank: int,
-) -> dict[str, torch.Tensor]:
-    """Random ``crop``-pixel crops of renders (the autoencoder is convolutional: smaller crops,
-    cheaper steps) and the posterior noise."""
-    g = stage_generator(seed, "vae/host", step, rank)
-    pixels = render_batch(size, batch_size, "vae", seed, step, rank, degraded=0.2)
-    y, x = (int(v) for v in torch.randint(0, size - crop + 1, (2,), generator=g))
-    pixels = pixels[..., y : y + crop, x : x + crop]
-    return {
-        "pixels": pixels,
-        "noise": torch.randn((batch_size, channels, crop // down, crop // down), generator=g),
-    }
-
-
-def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in batch.items()}
 
 
 def checksum(model: torch.nn.Module) -> str:

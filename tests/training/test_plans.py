@@ -13,8 +13,8 @@ from training.checks.decoder import check_decoder, vae_ceilings
 from training.config import PLANS, TrainingPlan, plan
 from training.loop import host_batches
 from training.model_card import card
-from training.reproduce import main, vae_batch
-from training.stages.decoder import render_batch
+from training.reproduce import main
+from training.stages.decoder import render_batch, vae_batch
 
 
 @pytest.mark.parametrize("name", sorted(PLANS))

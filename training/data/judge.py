@@ -17,7 +17,7 @@ Classical image analysis, numpy only, on the image resized to 128 px:
    puts grey-black ink on the silhouettes' rims; soft style shades each object from light (top
    left) to dark (bottom right); otherwise flat.
 
-Measured accuracy on clean 128 px renders is printed by tests/training/test_judge.py; see
+Measured accuracy on clean 128 px renders is printed by tests/training/data/test_judge.py; see
 ``JUDGE_NOTES`` for the styles it reads less well.
 """
 

@@ -30,6 +30,7 @@ from engine.vision import VisionEncoder
 from training.data.degrade import degrade, sample_degradations
 from training.data.render import render_scene
 from training.data.splits import sample_scene
+from training.loop import stage_generator
 from training.stages.vision import pixels_of
 
 MIN_SNR_GAMMA = 5.0
@@ -47,6 +48,28 @@ def render_batch(
             image = degrade(image, sample_degradations(rng))
         images.append(image)
     return pixels_of(images)
+
+
+def vae_batch(
+    size: int,
+    crop: int,
+    batch_size: int,
+    channels: int,
+    down: int,
+    seed: int,
+    step: int,
+    rank: int,
+) -> dict[str, torch.Tensor]:
+    """Stage 1a's host batch: random ``crop``-pixel crops of renders (the autoencoder is
+    convolutional: smaller crops, cheaper steps) and the posterior noise."""
+    g = stage_generator(seed, "vae/host", step, rank)
+    pixels = render_batch(size, batch_size, "vae", seed, step, rank, degraded=0.2)
+    y, x = (int(v) for v in torch.randint(0, size - crop + 1, (2,), generator=g))
+    pixels = pixels[..., y : y + crop, x : x + crop]
+    return {
+        "pixels": pixels,
+        "noise": torch.randn((batch_size, channels, crop // down, crop // down), generator=g),
+    }
 
 
 def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
