@@ -5,6 +5,15 @@ wegen-cli generate "restore this" --image old.jpg --as restore -o restored.png
 wegen-cli chat
 wegen-cli info [--model DIR]
 wegen-cli convert wegen_mllm_ckpt OUT_DIR
+
+Everything a command can check without a model is checked before the model loads: the settings
+(`GenerationSettings.validate`, the ranges of `engine.api.SETTING_RANGES`), the image size against
+the model folder's config, the attachments, and the output file (`engine.images.check_output_file`).
+Output is PNG only: JPEG and WebP are refused, because the prompt and settings that reproduce an
+image travel in PNG text chunks. PNGs are written atomically (`engine.images.write_png_atomic`).
+
+Start-up cost: this module imports only the standard library and engine.api; each command imports
+what it needs when it runs (``--help`` no torch, ``info`` torch but no transformers or diffusers).
 """
 
 from __future__ import annotations
@@ -15,9 +24,13 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import api
-from engine.errors import WeGenError
+from engine.errors import OutputPathError, SettingsError, WeGenError
+
+if TYPE_CHECKING:
+    from engine.chat_engine import WeGenEngine
 
 ROLES = {
     "image": api.ImageRole.IMAGE,
@@ -48,26 +61,46 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--backend", default="eager", choices=["eager", "compiled"])
 
     def settings(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--seed", type=int, help="seed for a reproducible image (default: random)")
-        sp.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-        sp.add_argument("--guidance", type=float, help="de-tokenizer guidance scale (1 = off)")
+        def span(name: str) -> str:
+            r = api.SETTING_RANGES[name]
+            return f"{r.low:g}..{r.high:g}"
+
+        sp.add_argument(
+            "--seed", type=int, help=f"seed, {span('seed')}, to repeat an image (default: random)"
+        )
+        sp.add_argument(
+            "--steps", type=int, help=f"denoising steps, {span('steps')} (default: the model's)"
+        )
+        sp.add_argument(
+            "--guidance",
+            type=float,
+            help=f"de-tokenizer guidance scale, {span('guidance')} (1 = off; default: the model's)",
+        )
         sp.add_argument(
             "--embedding-cfg",
             type=float,
             default=1.0,
-            help="LLM embedding-space guidance (1 = off)",
+            help=f"LLM embedding-space guidance, {span('embedding_cfg')} (1 = off)",
         )
         sp.add_argument(
             "--denoise-strength",
             type=float,
             default=1.0,
-            help="share of the image worked on to redraw (1 = anew; lower keeps more of it)",
+            help=f"share of the image worked on to redraw, {span('denoise_strength')} "
+            "(1 = anew; lower keeps more of it)",
         )
-        sp.add_argument("--size", type=int, help="output side in pixels")
+        sp.add_argument(
+            "--size", type=int, help="output side in pixels (default: the model's; see info)"
+        )
         sp.add_argument(
             "--psr", action="store_true", help="Prompt Self-Rewriting: rewrite, then generate"
         )
-        sp.add_argument("--temperature", type=float, default=0.0, help="text sampling (0 = greedy)")
+        sp.add_argument(
+            "--temperature",
+            type=float,
+            default=0.0,
+            help=f"text sampling, {span('temperature')} (0 = greedy)",
+        )
 
     g = sub.add_parser("generate", help="run one chat turn and save the image as PNG")
     g.add_argument("prompt")
@@ -86,12 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="task hint (default: from the attachments)",
     )
     g.add_argument(
-        "-o", "--out", required=True, help="output PNG (a reply with text only prints it)"
+        "-o",
+        "--out",
+        required=True,
+        help="output .png, written atomically with the prompt and settings in its metadata "
+        "(JPEG and WebP are refused: they would not carry them). Its folder must exist. "
+        "A second image goes to NAME-1.png. A reply with text only prints it",
     )
     common(g)
     settings(g)
 
-    c = sub.add_parser("chat", help="an interactive multi-turn chat; /image PATH [ROLE] attaches")
+    c = sub.add_parser("chat", help="an interactive multi-turn chat; /help lists its commands")
     common(c)
     settings(c)
 
@@ -122,20 +160,31 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _load(args: argparse.Namespace):
-    from engine.bundled import require_model_dir
-    from engine.chat_engine import WeGenEngine
+# --- checks before any model is loaded --------------------------------------------------------
+#: what the CLI writes: PNG, whose text chunks carry the prompt and settings
+OUTPUT_SUFFIXES = (".png",)
+_LOSSY = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP"}
 
-    folder = require_model_dir(args.model)
-    engine = WeGenEngine()
-    print(f"loading {folder} …", file=sys.stderr)
-    info = engine.load(str(folder), api.RuntimeRequest(args.device, args.precision, args.backend))
-    print(f"{info.name} on {info.device} ({info.precision})", file=sys.stderr)
-    return engine, info
+
+def check_output(path: str | Path) -> Path:
+    """The PNG file to write for ``-o`` / ``/save``, or `OutputPathError` saying why not."""
+    from engine.images import check_output_file
+
+    suffix = Path(path).suffix.lower()
+    if suffix in _LOSSY:
+        raise OutputPathError(
+            f'"{path}": wegen-cli writes PNG only, so that the file carries the prompt and '
+            f"settings that reproduce it; a {_LOSSY[suffix]} file would not. Name it "
+            f'"{Path(path).with_suffix(".png")}" (and convert it afterwards if you need '
+            f"{_LOSSY[suffix]})"
+        )
+    return check_output_file(path, OUTPUT_SUFFIXES)
 
 
 def _settings(args: argparse.Namespace) -> api.GenerationSettings:
-    return api.GenerationSettings(
+    """The settings the arguments ask for, validated (`SettingsError` names the first bad one),
+    with the image size checked against the model folder's config when it has one."""
+    settings = api.GenerationSettings(
         seed=args.seed,
         steps=args.steps,
         guidance=args.guidance,
@@ -144,7 +193,42 @@ def _settings(args: argparse.Namespace) -> api.GenerationSettings:
         size=args.size,
         psr=args.psr,
         temperature=args.temperature,
-    )
+    ).validate()
+    if settings.size is not None:
+        _check_size(_model_dir(args), settings.size)
+    return settings
+
+
+def _model_dir(args: argparse.Namespace) -> Path:
+    from engine.bundled import require_model_dir
+
+    return require_model_dir(args.model)
+
+
+def _check_size(folder: Path, size: int) -> None:
+    """Refuse a size the model cannot draw, from its config alone (as the engine would, later)."""
+    from engine.config import WeGenConfig
+
+    if not (folder / "config.json").is_file():
+        return  # the official layout: its preset is checked when it loads
+    config = WeGenConfig.load(folder / "config.json")
+    native, down = config.decoder.image_size, config.vae.downsample
+    if size % down or not native // 4 <= size <= native * 2:
+        raise SettingsError(
+            f"image size {size} is not possible with {config.name}: use a multiple of {down} "
+            f"between {native // 4} and {native * 2} (its own size is {native})"
+        )
+
+
+def _load(args: argparse.Namespace) -> tuple[WeGenEngine, api.ModelInfo]:
+    from engine.chat_engine import WeGenEngine
+
+    folder = _model_dir(args)
+    engine = WeGenEngine()
+    print(f"loading {folder} …", file=sys.stderr)
+    info = engine.load(str(folder), api.RuntimeRequest(args.device, args.precision, args.backend))
+    print(f"{info.name} on {info.device} ({info.precision})", file=sys.stderr)
+    return engine, info
 
 
 class _Printer:
@@ -187,7 +271,7 @@ class _Printer:
             self.final = event
 
 
-def _run(engine, request: api.Request) -> _Printer:
+def _run(engine: WeGenEngine, request: api.Request) -> _Printer:
     printer = _Printer()
     cancel = threading.Event()
     try:
@@ -200,9 +284,16 @@ def _run(engine, request: api.Request) -> _Printer:
     return printer
 
 
+def _target(out: Path, index: int) -> Path:
+    """Where image ``index`` of a reply goes: ``out``, then ``out-1.png``, ``out-2.png``, ..."""
+    return out if index == 0 else out.with_name(f"{out.stem}-{index}{out.suffix}")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from engine.images import load_image
 
+    settings = _settings(args)
+    out = check_output(args.out)
     if len(args.roles) > len(args.image):
         raise WeGenError("there are more --as values than --image files")
     roles = args.roles + ["image"] * (len(args.image) - len(args.roles))
@@ -216,10 +307,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         else next((ROLE_TASKS[r] for r in roles if r in ROLE_TASKS), api.Task.GENERATE)
     )
     engine, _ = _load(args)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     printer = _run(
-        engine, api.Request(api.Turn.user(args.prompt, *parts), settings=_settings(args), task=task)
+        engine, api.Request(api.Turn.user(args.prompt, *parts), settings=settings, task=task)
     )
     if (
         printer.final is not None
@@ -231,32 +320,49 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print("(the reply has no image; nothing was written)", file=sys.stderr)
         return 1
     for done in printer.images:
-        target = out if done.index == 0 else out.with_name(f"{out.stem}-{done.index}{out.suffix}")
+        target = _target(out, done.index)
         save_png(done, target)
         print(f"wrote {target} (seed {done.metadata['settings']['seed']})", file=sys.stderr)
     return 0
 
 
-def save_png(done: api.ImageDone, path: Path) -> None:
-    """Save with the request's metadata in a ``wegen`` text chunk (the app adds more)."""
+def save_png(done: api.ImageDone, path: Path) -> Path:
+    """Save atomically with the request's metadata in a ``wegen`` text chunk (the app adds more).
+
+    A failure (disk full, read-only) raises `OutputPathError` and leaves an old file whole.
+    """
     import json
 
     from PIL.PngImagePlugin import PngInfo
 
+    from engine.images import write_png_atomic
+
     info = PngInfo()
     info.add_text("wegen", json.dumps(done.metadata))
-    done.image.save(path, pnginfo=info)
+    return write_png_atomic(done.image, path, info)
+
+
+# --- chat ---------------------------------------------------------------------------------------
+CHAT_COMMANDS = {
+    "/image PATH [ROLE]": "attach an image to the next message; ROLE is one of "
+    + ", ".join(ROLES)
+    + " (default: image)",
+    "/save PATH": "save the last image as PNG, with its metadata",
+    "/new": "start a new conversation",
+    "/help": "list these commands",
+    "/quit": "leave (also /exit, or Ctrl-D)",
+}
+CHAT_HELP = "\n".join(f"  {usage:<20} {what}" for usage, what in CHAT_COMMANDS.items()) + (
+    "\n  A line that starts with // sends the rest, starting with /, as a message."
+)
 
 
 def cmd_chat(args: argparse.Namespace, read: Callable[[str], str] = input) -> int:
     from engine.images import load_image
 
+    settings = _settings(args)
     engine, _info = _load(args)
-    print(
-        "Type a message. /image PATH [image|reference|condition|style|restore] attaches, "
-        "/save PATH saves the last image, /new starts over, /quit leaves.",
-        file=sys.stderr,
-    )
+    print("Type a message; /help lists the commands.", file=sys.stderr)
     history: list[api.Turn] = []
     pending: list[api.ImagePart] = []
     last: api.ImageDone | None = None
@@ -267,31 +373,49 @@ def cmd_chat(args: argparse.Namespace, read: Callable[[str], str] = input) -> in
             return 0
         if not line:
             continue
-        if line in ("/quit", "/exit"):
-            return 0
-        if line == "/new":
-            history, pending = [], []
-            continue
+        command, _, rest = line.partition(" ")
+        rest = rest.strip()
         try:
-            if line.startswith("/image "):
-                words = shlex.split(line[7:])
+            if line.startswith("//"):
+                line = line[1:]
+            elif command in ("/quit", "/exit"):
+                return 0
+            elif command == "/new":
+                history, pending = [], []
+                print("started a new conversation", file=sys.stderr)
+                continue
+            elif command == "/help":
+                print(CHAT_HELP, file=sys.stderr)
+                continue
+            elif command == "/image":
+                words = shlex.split(rest)
+                if not words:
+                    raise WeGenError("/image needs a file: /image PATH [ROLE]")
                 role = words[1] if len(words) > 1 else "image"
                 if role not in ROLES:
                     raise WeGenError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
                 pending.append(api.ImagePart(load_image(words[0]), ROLES[role], words[0]))
                 print(f"attached {words[0]} as {role}", file=sys.stderr)
                 continue
-            if line.startswith("/save "):
+            elif command == "/save":
+                if not rest:
+                    raise WeGenError("/save needs a file name: /save PATH.png")
                 if last is None:
                     raise WeGenError("there is no image to save yet")
-                save_png(last, Path(line[6:].strip()))
+                saved = save_png(last, check_output(rest))
+                print(f"saved {saved}", file=sys.stderr)
                 continue
+            elif command.startswith("/"):
+                raise WeGenError(
+                    f"unknown command {command}; /help lists the commands "
+                    "(start a message with // to send it as it is)"
+                )
             message = api.Turn.user(line, *pending)
             task = next(
                 (ROLE_TASKS[p.role.value] for p in pending if p.role.value in ROLE_TASKS),
                 api.Task.AUTO,
             )
-            printer = _run(engine, api.Request(message, tuple(history), _settings(args), task))
+            printer = _run(engine, api.Request(message, tuple(history), settings, task))
         except WeGenError as e:
             print(f"wegen-cli: {e}", file=sys.stderr)
             continue
@@ -302,27 +426,73 @@ def cmd_chat(args: argparse.Namespace, read: Callable[[str], str] = input) -> in
         for done in printer.images:
             last = done
             print(
-                f"[image {done.image.width}×{done.image.height}, seed {done.metadata['settings']['seed']}; "
-                "/save PATH to keep it]",
+                f"[image {done.image.width}×{done.image.height}, "
+                f"seed {done.metadata['settings']['seed']}; /save PATH.png to keep it]",
                 file=sys.stderr,
             )
 
 
+# --- info and convert ---------------------------------------------------------------------------
 def cmd_info(args: argparse.Namespace) -> int:
+    """Model facts from config.json and the safetensors headers, without loading the weights:
+    torch is imported only to name the device; transformers and diffusers not at all."""
+    from engine.config import WeGenConfig
+
+    folder = _model_dir(args)
+    if not (folder / "config.json").is_file():
+        return _info_by_loading(args)  # the official layout has no config.json: load it
+    from engine.folder import count_parameters, tensor_shapes
+    from engine.runtime import available_devices, select_runtime
+
+    config = WeGenConfig.load(folder / "config.json")
+    runtime = select_runtime(api.RuntimeRequest(args.device, args.precision, args.backend))
+    d = config.decoder
+    _print_info(
+        name=config.name,
+        folder=str(folder),
+        runtime=runtime.describe(),
+        devices=available_devices(),
+        image=f"{d.image_size}px, {d.default_steps} steps, guidance {d.default_guidance}",
+        context=config.llm.max_positions,
+        parameters=count_parameters(tensor_shapes(folder)),
+    )
+    return 0
+
+
+def _info_by_loading(args: argparse.Namespace) -> int:
     from engine.runtime import available_devices
 
     _, info = _load(args)
-    print(f"model      {info.name}  ({info.folder})")
-    print(f"runtime    {info.device} · {info.precision} · {info.backend}")
-    print(f"devices    {', '.join(available_devices())}")
-    print(
-        f"image      {info.image_size}px, {info.default_steps} steps, guidance {info.default_guidance}"
+    _print_info(
+        name=info.name,
+        folder=info.folder,
+        runtime=f"{info.device} · {info.precision} · {info.backend}",
+        devices=available_devices(),
+        image=f"{info.image_size}px, {info.default_steps} steps, guidance {info.default_guidance}",
+        context=info.max_context,
+        parameters=info.parameters,
     )
-    print(f"context    {info.max_context} tokens")
-    for part, n in info.parameters.items():
-        print(f"params     {part:<11}{n:>15,}")
-    print(f"params     {'total':<11}{sum(info.parameters.values()):>15,}")
     return 0
+
+
+def _print_info(
+    *,
+    name: str,
+    folder: str,
+    runtime: str,
+    devices: list[str],
+    image: str,
+    context: int,
+    parameters: dict[str, int],
+) -> None:
+    print(f"model      {name}  ({folder})")
+    print(f"runtime    {runtime}")
+    print(f"devices    {', '.join(devices)}")
+    print(f"image      {image}")
+    print(f"context    {context} tokens")
+    for part, n in parameters.items():
+        print(f"params     {part:<11}{n:>15,}")
+    print(f"params     {'total':<11}{sum(parameters.values()):>15,}")
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

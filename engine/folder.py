@@ -9,7 +9,9 @@ shape against the config, assign them, then move once to the runtime's device an
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from accelerate import init_empty_weights
@@ -18,9 +20,11 @@ from safetensors.torch import save_file
 
 from engine.config import WeGenConfig
 from engine.errors import ModelFolderError
-from engine.model import WeGenModel
 from engine.runtime import Runtime
 from engine.tokenizer import WeGenTokenizer
+
+if TYPE_CHECKING:  # engine.model brings transformers and diffusers: imported where a model is built
+    from engine.model import WeGenModel
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -165,7 +169,48 @@ def verify_model_folder(folder: str | Path) -> list[str]:
     return problems
 
 
+#: the model's parts by tensor-name prefix, as `WeGenModel.parameter_counts` reports them
+PARTS = {
+    "llm.": "llm",
+    "vision.": "vision",
+    "input_proj.": "projectors",
+    "output_proj.": "projectors",
+    "decoder.unet.": "unet",
+    "decoder.vae.": "vae",
+}
+
+
+def tensor_shapes(folder: str | Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's name and shape in a model folder, from the safetensors headers alone."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    files = weight_files(Path(folder))
+    for path in sorted(set(files.values())):
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                for name in f.keys():  # noqa: SIM118 (safe_open is not iterable)
+                    shapes[name] = tuple(f.get_slice(name).get_shape())
+        except (SafetensorError, OSError) as e:
+            raise ModelFolderError(
+                f"{path} is not a readable safetensors file ({e}); it may be "
+                "truncated: download or convert the model again"
+            ) from None
+    return shapes
+
+
+def count_parameters(shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    """Parameters per part (llm, vision, projectors, unet, vae) from tensor shapes, counted as
+    `WeGenModel.parameter_counts` counts a loaded model."""
+    counts = dict.fromkeys(dict.fromkeys(PARTS.values()), 0)
+    for name, shape in shapes.items():
+        part = next((p for prefix, p in PARTS.items() if name.startswith(prefix)), None)
+        if part is not None:
+            counts[part] += math.prod(shape)
+    return counts
+
+
 def expected_shapes(config: WeGenConfig) -> dict[str, tuple[int, ...]]:
+    from engine.model import WeGenModel
+
     with torch.device("meta"):
         model = WeGenModel(config)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -221,6 +266,8 @@ def load_model_folder(folder: str | Path, runtime: Runtime) -> tuple[WeGenModel,
             f"config.json allows {config.llm.vocab_size}: they are from different models"
         )
     files = _check_shapes(folder, config)
+    from engine.model import WeGenModel
+
     with init_empty_weights(include_buffers=False):
         model = WeGenModel(config)
     state: dict[str, torch.Tensor] = {}
