@@ -25,12 +25,13 @@ import torch
 from PIL import Image
 
 from engine import api
-from engine.errors import Cancelled, PromptError, WeGenError
+from engine.errors import Cancelled, PromptError, RuntimeChoiceError, WeGenError
 from engine.folder import CONFIG, load_model_folder
 from engine.generate import LoopOptions, Prompt, generate
 from engine.images import image_fingerprint, to_model_input
 from engine.model import WeGenModel
 from engine.official import is_official_folder, load_official
+from engine.onnx_folder import is_onnx_folder
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
 from engine.runtime import Runtime, borrowed, park, select_runtime, synchronize
 from engine.template import (
@@ -70,6 +71,15 @@ class WeGenEngine:
     # --- loading ------------------------------------------------------------------------------
     def load(self, model_dir: str, runtime: api.RuntimeRequest | None = None) -> api.ModelInfo:
         rt = select_runtime(runtime)
+        if rt.backend == "onnx":
+            from engine.onnx_runtime import load_onnx
+
+            onnx_model, tokenizer = load_onnx(model_dir, rt)
+            return self.attach(onnx_model, tokenizer, rt, str(model_dir))  # type: ignore[arg-type]
+        if is_onnx_folder(model_dir):
+            raise RuntimeChoiceError(
+                f"{model_dir} is an ONNX model folder: choose the onnx backend to run it"
+            )
         if is_official_folder(model_dir) and not (Path(model_dir) / CONFIG).is_file():
             model, tokenizer = load_official(model_dir, rt)
         else:
@@ -79,7 +89,8 @@ class WeGenEngine:
     def attach(
         self, model: WeGenModel, tokenizer: WeGenTokenizer, runtime: Runtime, folder: str = ""
     ) -> api.ModelInfo:
-        """Use an already built model (tests, training evaluation)."""
+        """Use an already built model (tests, training evaluation), or the ONNX backend's
+        `engine.onnx_runtime.OnnxModel`, which answers the same module calls."""
         if runtime.backend == "compiled":
             model.decoder.unet = torch.compile(model.decoder.unet)  # type: ignore[assignment]
         park(model.vision, runtime)  # low-memory mode: vision and decoder wait on the CPU
@@ -100,7 +111,7 @@ class WeGenEngine:
         self.info = api.ModelInfo(
             name=cfg.name,
             folder=folder or cfg.name,
-            device=str(runtime.device),
+            device=runtime.device_name,
             precision=runtime.precision,
             backend=runtime.backend,
             parameters=model.parameter_counts(),
@@ -320,7 +331,7 @@ class WeGenEngine:
             return self._features[key]
         assert self.runtime is not None
         with torch.no_grad(), borrowed(self.model.vision, self.runtime) as vision:
-            feats = vision(vision.preprocess([image]))[0].to(self.runtime.device)  # (64, F)
+            feats = vision(vision.preprocess([image]))[0].to(self.model.device)  # (64, F)
         self._features[key] = feats
         while len(self._features) > FEATURE_CACHE_SIZE:
             self._features.popitem(last=False)

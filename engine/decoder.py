@@ -81,13 +81,37 @@ def spatial_grid(features: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(grid, size=(size, size), mode="nearest")
 
 
-class Detokenizer(nn.Module):
-    def __init__(self, config: WeGenConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.unet = UNet2DConditionModel(**unet_kwargs(config))
-        self.vae = AutoencoderKL(**vae_kwargs(config))
-        self._preview_map: torch.Tensor | None = None
+class DenoiseLoop:
+    """The de-tokenizer's sampling, written once over the module calls a backend supplies.
+
+    A backend provides ``config``, `placement` (the UNet's device and dtype), `forward` (the UNet
+    with its conditioning), `decode_latents` and `encode_pixels`. `Detokenizer` supplies them
+    with PyTorch modules, the ONNX backend with onnxruntime sessions; scheduler, CFG, noise and
+    previews stay here.
+    """
+
+    config: WeGenConfig
+    _preview_map: torch.Tensor | None = None
+
+    def placement(self) -> tuple[torch.device, torch.dtype]:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        latents: torch.Tensor,
+        timesteps: torch.Tensor,
+        features: torch.Tensor,
+        time_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_pixels(
+        self, pixels: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        raise NotImplementedError
 
     def make_scheduler(self) -> EulerDiscreteScheduler:
         s = self.config.scheduler
@@ -102,33 +126,12 @@ class Detokenizer(nn.Module):
         )
 
     def time_ids(self, batch: int, size: int) -> torch.Tensor:
-        ref = next(self.unet.parameters())
+        device, dtype = self.placement()
         if self.config.decoder.time_ids is TimeIds.SIZE:
             values = [size, size, 0, 0, size, size]
         else:
             values = [0] * 6
-        return torch.tensor([values] * batch, device=ref.device, dtype=ref.dtype)  # (B, 6)
-
-    def forward(
-        self,
-        latents: torch.Tensor,
-        timesteps: torch.Tensor,
-        features: torch.Tensor,
-        time_ids: torch.Tensor,
-    ) -> torch.Tensor:
-        """Noise prediction: latents (B, C, h, w), timesteps (B,), features (B, 64, F), time_ids (B, 6)."""
-        dtype = next(self.unet.parameters()).dtype
-        features = features.to(dtype)
-        latents = latents.to(dtype)
-        if self.config.unet.spatial_context:
-            latents = torch.cat([latents, spatial_grid(features, latents.shape[-1])], dim=1)
-        added = {
-            "text_embeds": features.mean(dim=1),
-            "time_ids": time_ids.to(dtype),
-        }  # (B, F), (B, 6)
-        return self.unet(
-            latents, timesteps, encoder_hidden_states=features, added_cond_kwargs=added
-        ).sample
+        return torch.tensor([values] * batch, device=device, dtype=dtype)  # (B, 6)
 
     # --- sampling -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -167,8 +170,7 @@ class Detokenizer(nn.Module):
         start = steps - max(1, round(steps * strength)) if init is not None else 0
         if init is not None and init.shape != (features.shape[0], 3, size, size):
             raise ValueError(f"the starting image must be {size}x{size}, one per image")
-        ref = next(self.unet.parameters())
-        device, dtype = ref.device, ref.dtype
+        device, dtype = self.placement()
         # 2. conditioning: guided runs put the all-zero negative first
         features = features.to(device, dtype)
         guided = guidance != 1.0
@@ -210,24 +212,6 @@ class Detokenizer(nn.Module):
         # 6. decode
         return self.decode_latents(latents)
 
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Scaled latents (B, C, h, w) -> pixels (B, 3, H, W) in [0, 1], float32 on the CPU.
-
-        Runs in the VAE's own dtype: the runtime keeps the VAE in float32 when the config says
-        ``force_upcast`` (the SDXL VAE overflows in float16).
-        """
-        dtype = next(self.vae.parameters()).dtype
-        pixels = self.vae.decode(latents.to(dtype) / self.config.vae.scaling_factor).sample
-        return ((pixels.float() + 1) / 2).clamp(0, 1).cpu()
-
-    def encode_pixels(
-        self, pixels: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Pixels (B, 3, H, W) in [0, 1] -> scaled latents (B, C, h, w) (training and previews)."""
-        dist = self.vae.encode(pixels.to(next(self.vae.parameters()).dtype) * 2 - 1).latent_dist
-        latents = dist.sample(generator) if sample else dist.mean
-        return latents * self.config.vae.scaling_factor
-
     # --- previews -----------------------------------------------------------------------------
     @torch.no_grad()
     def preview(self, latents: torch.Tensor) -> torch.Tensor:
@@ -247,8 +231,65 @@ class Detokenizer(nn.Module):
         levels = torch.tensor([0.05, 0.5, 0.95])
         colours = torch.cartesian_prod(levels, levels, levels)  # (27, 3)
         side = self.config.vae.downsample * 4
-        ref = next(self.vae.parameters())
-        pixels = colours.view(-1, 3, 1, 1).expand(-1, 3, side, side).to(ref.device)
+        pixels = colours.view(-1, 3, 1, 1).expand(-1, 3, side, side).to(self.placement()[0])
         latents = self.encode_pixels(pixels).float().mean(dim=(2, 3)).cpu()  # (27, C)
         design = torch.cat([latents, torch.ones(len(latents), 1)], 1)  # (27, C+1)
         return torch.linalg.lstsq(design, colours).solution  # (C+1, 3)
+
+
+class Detokenizer(DenoiseLoop, nn.Module):
+    """The PyTorch de-tokenizer: the UNet and the VAE as modules."""
+
+    def __init__(self, config: WeGenConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.unet = UNet2DConditionModel(**unet_kwargs(config))
+        self.vae = AutoencoderKL(**vae_kwargs(config))
+        self._preview_map = None
+
+    def placement(self) -> tuple[torch.device, torch.dtype]:
+        ref = next(self.unet.parameters())
+        return ref.device, ref.dtype
+
+    def forward(
+        self,
+        latents: torch.Tensor,
+        timesteps: torch.Tensor,
+        features: torch.Tensor,
+        time_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        """Noise prediction: latents (B, C, h, w), timesteps (B,), features (B, 64, F), time_ids (B, 6)."""
+        dtype = next(self.unet.parameters()).dtype
+        features = features.to(dtype)
+        latents = latents.to(dtype)
+        if self.config.unet.spatial_context:
+            latents = torch.cat([latents, spatial_grid(features, latents.shape[-1])], dim=1)
+        added = {
+            "text_embeds": features.mean(dim=1),
+            "time_ids": time_ids.to(dtype),
+        }  # (B, F), (B, 6)
+        return self.unet(
+            latents, timesteps, encoder_hidden_states=features, added_cond_kwargs=added
+        ).sample
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents (B, C, h, w) -> pixels (B, 3, H, W) in [0, 1], float32 on the CPU.
+
+        Runs in the VAE's own dtype: the runtime keeps the VAE in float32 when the config says
+        ``force_upcast`` (the SDXL VAE overflows in float16).
+        """
+        dtype = next(self.vae.parameters()).dtype
+        return self.vae_decode(latents.to(dtype)).float().cpu()
+
+    def vae_decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents -> pixels in [0, 1] in the VAE's dtype and device (the exported graph)."""
+        pixels = self.vae.decode(latents / self.config.vae.scaling_factor).sample
+        return ((pixels + 1) / 2).clamp(0, 1)
+
+    def encode_pixels(
+        self, pixels: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Pixels (B, 3, H, W) in [0, 1] -> scaled latents (B, C, h, w) (training and previews)."""
+        dist = self.vae.encode(pixels.to(next(self.vae.parameters()).dtype) * 2 - 1).latent_dist
+        latents = dist.sample(generator) if sample else dist.mean
+        return latents * self.config.vae.scaling_factor

@@ -14,6 +14,12 @@ position ids); each row is a little state machine:
 
 `decode_step` is the only function that runs the model per token: a static cache and a compiled
 or graph-captured step can replace it without touching the loop.
+
+The loop asks the model for six things only (`LanguageModel`): ``device``, ``new_cache()``,
+``embed_tokens``, ``embed``, a call returning the last hidden state and logits, and the
+projectors (``features_to_embeds``, ``output_proj``). `WeGenModel` answers with PyTorch modules;
+the ONNX backend (engine/onnx_runtime.py) answers with onnxruntime sessions, so one loop serves
+both.
 """
 
 from __future__ import annotations
@@ -21,16 +27,40 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
-from transformers import DynamicCache
 
 from engine.config import FeatureAlignment
 from engine.errors import Cancelled
-from engine.model import WeGenModel
 from engine.sampling import sample_token
 from engine.template import NUM_IMAGE_TOKENS
 from engine.tokenizer import WeGenTokenizer
+
+
+class LanguageModel(Protocol):
+    """The module calls the loop makes: `engine.model.WeGenModel` or the ONNX backend's model."""
+
+    @property
+    def device(self) -> torch.device: ...
+    def new_cache(self) -> Any: ...
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor: ...
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        image_features: torch.Tensor | None = None,
+        image_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor: ...
+    def __call__(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: Any = None,
+        last_only: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def features_to_embeds(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def output_proj(self, hidden: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -83,7 +113,7 @@ class _Row:
     images: int = 0
     shifted: list[torch.Tensor] = field(default_factory=list)
     official: list[torch.Tensor] = field(default_factory=list)
-    uncond: DynamicCache | None = None
+    uncond: Any = None  # the unconditional stream's KV cache (model.new_cache())
     uncond_len: int = 0
     h_uncond: torch.Tensor | None = None
 
@@ -93,11 +123,11 @@ LoopCallback = Callable[[int, str, object], None]
 
 
 def left_pad(
-    prompts: list[Prompt], model: WeGenModel
+    prompts: list[Prompt], model: LanguageModel
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Embed and left-pad prompts -> embeds (B, T, D), attention mask (B, T), position ids (B, T)."""
     length = max(len(p.ids) for p in prompts)
-    device = model.input_proj.weight.device
+    device = model.device
     rows, masks = [], []
     for p in prompts:
         embeds = model.embed(
@@ -116,11 +146,11 @@ def left_pad(
 
 
 def decode_step(
-    model: WeGenModel,
+    model: LanguageModel,
     embeds: torch.Tensor,
     mask: torch.Tensor,
     positions: torch.Tensor,
-    cache: DynamicCache,
+    cache: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One token for every row: embeds (B, 1, D), mask (B, T_total), positions (B, 1).
 
@@ -160,7 +190,7 @@ def _text_logits(
 
 @torch.no_grad()
 def generate(
-    model: WeGenModel,
+    model: LanguageModel,
     tok: WeGenTokenizer,
     prompts: list[Prompt],
     opts: LoopOptions,
@@ -171,16 +201,15 @@ def generate(
     """Run the loop for a batch of prompts; returns one `Reply` per prompt."""
     if len(seeds) != len(prompts):
         raise ValueError("one seed per prompt is needed")
-    embed_table = model.llm.get_input_embeddings()
-    device = embed_table.weight.device
+    device = model.device
     embeds, mask, positions = left_pad(prompts, model)
-    cache = DynamicCache(config=model.llm.config)
+    cache = model.new_cache()
     rows = [_Row(Reply(), torch.Generator().manual_seed(s)) for s in seeds]
     guided = opts.embedding_cfg != 1.0
     notify = callback or (lambda row, kind, value: None)
 
     def token_embed(token: int) -> torch.Tensor:
-        return embed_table(torch.tensor([token], device=device))[0]  # (D,)
+        return model.embed_tokens(torch.tensor([token], device=device))[0]  # (D,)
 
     h, logits = prefill(model, embeds, mask, positions, cache)
     next_pos = positions[:, -1] + 1  # (B,)
@@ -226,7 +255,7 @@ def generate(
 
 
 def _image_step(
-    model: WeGenModel,
+    model: LanguageModel,
     tok: WeGenTokenizer,
     row: _Row,
     h: torch.Tensor,
@@ -256,10 +285,10 @@ def _image_step(
     return next_embed
 
 
-def _uncond_step(model: WeGenModel, row: _Row, step_in: torch.Tensor) -> None:
+def _uncond_step(model: LanguageModel, row: _Row, step_in: torch.Tensor) -> None:
     """Feed the unconditional stream the same input the conditional row just received."""
     if row.uncond is None:  # the stream starts at <img>
-        row.uncond, row.uncond_len = DynamicCache(config=model.llm.config), 0
+        row.uncond, row.uncond_len = model.new_cache(), 0
     position = torch.tensor([[row.uncond_len]], device=step_in.device)
     hidden, _ = model(step_in, position_ids=position, cache=row.uncond, last_only=True)
     row.uncond_len += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
 from engine.config import LLMConfig, WeGenConfig
 from engine.decoder import Detokenizer
@@ -48,6 +48,19 @@ class WeGenModel(nn.Module):
         self.output_proj = nn.Linear(config.llm.hidden_size, config.feature_dim, bias=False)
         self.decoder = Detokenizer(config)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the loop's tensors live."""
+        return self.input_proj.weight.device
+
+    def new_cache(self) -> DynamicCache:
+        """An empty KV cache for `forward` (the ONNX backend supplies its own kind)."""
+        return DynamicCache(config=self.llm.config)
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings: input_ids (...) -> (..., D)."""
+        return self.llm.get_input_embeddings()(input_ids)
+
     def embed(
         self,
         input_ids: torch.Tensor,
@@ -59,7 +72,7 @@ class WeGenModel(nn.Module):
         input_ids (B, T); image_mask (B, T) bool marking the image-slot positions;
         image_features (N, F) in order of the True entries of image_mask (row-major).
         """
-        embeds = self.llm.get_input_embeddings()(input_ids)  # (B, T, D)
+        embeds = self.embed_tokens(input_ids)  # (B, T, D)
         if image_mask is not None and image_features is not None and image_mask.any():
             projected = self.input_proj(image_features.to(embeds.dtype))  # (N, D)
             embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), projected)

@@ -30,6 +30,12 @@ def conv_stem(widths: tuple[int, ...], width: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Conv2d(widths[-1], width, 1))
 
 
+def preprocess(images: list[Image.Image], size: int) -> torch.Tensor:
+    """RGB images -> (B, 3, size, size) float32 pixels in [0, 1] on the CPU (every backend)."""
+    arrays = [to_model_input(im.convert("RGB"), size) for im in images]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (B, 3, S, S)
+
+
 class VisionEncoder(nn.Module):
     def __init__(self, config: VisionConfig) -> None:
         super().__init__()
@@ -67,9 +73,7 @@ class VisionEncoder(nn.Module):
 
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
         """RGB images -> (B, 3, S, S) float pixels in [0, 1]: bilinear resize, aspect not kept."""
-        arrays = [to_model_input(im.convert("RGB"), self.config.image_size) for im in images]
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (B, 3, S, S)
-        return batch.to(self.mean.device, self.mean.dtype)
+        return preprocess(images, self.config.image_size).to(self.mean.device, self.mean.dtype)
 
     def preprocess_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) pixels in [0, 1] -> the configured size (bilinear), on the tower's device."""
