@@ -1,0 +1,261 @@
+"""Export a PyTorch model folder to an ONNX model folder (engine/onnx_folder.py describes it).
+
+    python -m engine.onnx_export MODEL_DIR OUT_DIR [--precision fp32|fp16] [--quantize int8]
+
+Each graph is exported with the PyTorch exporter (``torch.onnx.export(..., dynamo=True)``) around
+the wrapper modules of engine/onnx_graphs.py, then loaded once in onnxruntime to record its inputs
+and outputs. The folder is written beside ``OUT_DIR`` and renamed into place at the end: an export
+that fails or is interrupted leaves no half-written folder behind.
+
+``--precision fp16`` exports the LLM, vision tower and UNet in float16 (the VAE stays float32
+when the config says ``force_upcast``); it is meant for GPUs. ``--quantize int8`` quantizes the
+LLM and UNet weights to int8 (onnxruntime's dynamic quantization): smaller, and on some CPUs
+faster, at a cost in quality to measure with wegen-eval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.folder import CONFIG as TORCH_CONFIG
+from engine.folder import TOKENIZER as TORCH_TOKENIZER
+from engine.folder import load_model_folder, place
+from engine.model import WeGenModel
+from engine.onnx_folder import (
+    CONFIG,
+    FORMAT,
+    GRAPHS,
+    SCHEMA_VERSION,
+    TOKENIZER,
+    is_onnx_folder,
+    sha256_file,
+    signature,
+    source_sha256,
+)
+from engine.onnx_graphs import GraphSpec, graph_specs
+from engine.runtime import PRECISIONS, Runtime
+
+DEFAULT_OPSET = 18
+#: graphs over this many bytes of weights keep them in a separate ``.onnx.data`` file (protobuf
+#: cannot hold a file over 2 GB)
+EXTERNAL_DATA_BYTES = 1 << 30
+#: the graphs ``--quantize int8`` quantizes (the rest are small or precision-sensitive)
+QUANTIZED_GRAPHS = ("llm_prefill", "llm_decode", "unet")
+
+#: progress(done, total, what): called before each graph and once at the end (done == total)
+Progress = Callable[[int, int, str], None]
+
+
+def export_onnx(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    precision: str = "fp32",
+    quantize: str | None = None,
+    opset: int = DEFAULT_OPSET,
+    progress: Progress | None = None,
+) -> Path:
+    """Export the PyTorch model folder ``model_dir`` as an ONNX model folder at ``out_dir``."""
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"precision must be fp32 or fp16, not {precision!r}")
+    if quantize not in (None, "int8"):
+        raise ValueError(f"quantize must be int8 or None, not {quantize!r}")
+    if quantize and precision != "fp32":
+        raise ValueError("int8 quantization starts from fp32 graphs: use --precision fp32")
+    if is_onnx_folder(model_dir):
+        raise ValueError(f"{model_dir} is already an ONNX model folder")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} exists and is not empty: choose a new folder")
+    report = progress or (lambda done, total, what: None)
+    total = len(GRAPHS) + 1
+
+    report(0, total, "reading the model")
+    source_hash = source_sha256(model_dir)
+    model, _ = load_model_folder(model_dir, Runtime(torch.device("cpu"), torch.float32))
+    dtype = PRECISIONS[precision]
+    if dtype != torch.float32:
+        model = place(model, Runtime(torch.device("cpu"), dtype))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        graphs: dict[str, dict[str, Any]] = {}
+        specs = {s.name: s for s in graph_specs(model, dtype)}
+        for i, name in enumerate(GRAPHS):
+            report(i + 1, total, f"exporting {name}")
+            spec = specs[name]
+            export_graph(spec, staging / spec.file, opset)
+            if quantize and name in QUANTIZED_GRAPHS:
+                quantize_int8(staging / spec.file)
+            graphs[name] = describe_graph(staging, spec.file)
+        shutil.copyfile(model_dir / TORCH_TOKENIZER, staging / TOKENIZER)
+        write_config(staging, model, graphs, precision, quantize, opset, model_dir, source_hash)
+        if out_dir.exists():
+            out_dir.rmdir()
+        staging.replace(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report(total, total, "done")
+    return out_dir
+
+
+def export_graph(spec: GraphSpec, path: Path, opset: int) -> None:
+    """Export one graph to ``path`` (with ``path.data`` beside it when its weights are large)."""
+    params = {id(p): p for p in spec.module.parameters()}
+    nbytes = sum(p.numel() * p.element_size() for p in params.values())
+    with _quiet(), torch.no_grad():
+        program = torch.onnx.export(
+            spec.module.eval(),
+            spec.inputs,
+            dynamo=True,
+            input_names=list(spec.input_names),
+            output_names=list(spec.output_names),
+            dynamic_shapes=spec.dynamic_shapes,
+            opset_version=opset,
+            optimize=True,
+            verbose=False,
+        )
+        assert program is not None
+        program.save(str(path), external_data=nbytes > EXTERNAL_DATA_BYTES)
+
+
+def quantize_int8(path: Path) -> None:
+    """Replace the graph at ``path`` by one with int8 weights (onnxruntime dynamic quantization)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = path.with_suffix(".int8.onnx")
+    with _quiet():
+        quantize_dynamic(path, tmp, weight_type=QuantType.QInt8)
+    path.unlink()
+    data = path.with_name(path.name + ".data")
+    data.unlink(missing_ok=True)
+    tmp.replace(path)
+
+
+def describe_graph(folder: Path, file: str) -> dict[str, Any]:
+    """config.json's record of one graph: its files with sizes and hashes, and its signature."""
+    import onnxruntime as ort
+
+    files = [folder / file]
+    data = folder / (file + ".data")
+    if data.exists():
+        files.append(data)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(folder / file), options, providers=["CPUExecutionProvider"])
+    return {
+        "files": {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files},
+        **signature(session.get_inputs(), session.get_outputs()),
+    }
+
+
+def write_config(
+    folder: Path,
+    model: WeGenModel,
+    graphs: dict[str, dict[str, Any]],
+    precision: str,
+    quantize: str | None,
+    opset: int,
+    source: Path,
+    source_hash: str,
+) -> None:
+    import onnx
+    import onnxruntime
+    import onnxscript
+
+    data = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "name": model.config.name,
+        "precision": precision,
+        "quantize": quantize,
+        "opset": opset,
+        "source": {"folder": source.name, "sha256": source_hash},
+        "versions": {
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxscript": onnxscript.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
+        "parameters": model.parameter_counts(),
+        "model": model.config.to_dict(),
+        "graphs": graphs,
+    }
+    (folder / CONFIG).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """The exporter prints its steps and warns about axis names: keep the CLI's output clean."""
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        _logging_level("onnxscript", logging.ERROR),
+        _logging_level("torch.onnx", logging.ERROR),
+    ):
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextlib.contextmanager
+def _logging_level(name: str, level: int) -> Any:
+    logger = logging.getLogger(name)
+    old = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m engine.onnx_export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("model_dir", help="a PyTorch model folder (config.json + *.safetensors)")
+    ap.add_argument("out_dir", help="the ONNX model folder to write (new or empty)")
+    ap.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    ap.add_argument("--quantize", choices=("int8",), default=None)
+    ap.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    args = ap.parse_args(argv)
+    if not (Path(args.model_dir) / TORCH_CONFIG).is_file():
+        raise SystemExit(f"{args.model_dir} has no config.json: it is not a WeGen model folder")
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(GRAPHS) + 1, unit="graph")
+
+    def on_progress(done: int, total: int, what: str) -> None:
+        bar.set_description(what)
+        bar.n = done
+        bar.refresh()
+
+    out = export_onnx(
+        args.model_dir,
+        args.out_dir,
+        precision=args.precision,
+        quantize=args.quantize,
+        opset=args.opset,
+        progress=on_progress,
+    )
+    bar.close()
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
