@@ -11,11 +11,18 @@ A conversation is rendered in the Llama-2 chat format
 (the official text-to-image prompt is exactly the first user turn with "Generate a painting: ").
 An image anywhere in a turn is written as ``<img>`` + 64 ``<img_xxxxx>`` + ``</img>``; at the 64
 slots the token embeddings are replaced by ``input_proj(features)``.
+
+Text from a person or from the model can never speak the format: the tokenizer encodes typed
+spellings of special tokens (``<s>``, ``</s>``, ``<img>``, ...) as plain text, and `render_turns`
+breaks typed control strings (``[INST]``, ``[/INST]``, `CONTROL_STRINGS`) with a zero-width space
+after their first character (`neutralise`). The control strings are ordinary text to the
+tokenizer, often one token per character, so no other split could tell a typed one apart.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 # --- special tokens -------------------------------------------------------------------------
@@ -64,6 +71,21 @@ REQUIRED_TOKENS: tuple[str, ...] = (UNK, BOS, EOS, *ADDED_TOKENS)
 # --- chat format ----------------------------------------------------------------------------
 INST_OPEN = "[INST] "
 INST_CLOSE = " [/INST]\n"
+#: The chat format's control strings that are plain text, which text in a turn must not contain
+#: as such: the instruction brackets, and Llama-2's system-prompt tags (which the official model's
+#: language model learned, though this template does not use them).
+CONTROL_STRINGS: tuple[str, ...] = (INST_OPEN.strip(), INST_CLOSE.strip(), "<<SYS>>", "<</SYS>>")
+#: What `neutralise` puts after the first character of a control string typed in a turn
+NEUTRALISER = "\u200b"  # ZERO WIDTH SPACE: the text reads the same, its tokens differ
+_CONTROL_SPELLING = re.compile(
+    "|".join(re.escape(s) for s in sorted(CONTROL_STRINGS, key=len, reverse=True))
+)
+
+
+def neutralise(text: str) -> str:
+    """``text`` with each control string in it broken by `NEUTRALISER` after its first character,
+    so that its tokens are never the template's own; other text is returned unchanged."""
+    return _CONTROL_SPELLING.sub(lambda m: m[0][0] + NEUTRALISER + m[0][1:], text)
 
 
 class Role(str, enum.Enum):
@@ -189,14 +211,14 @@ def render_turns(
                 f"turns must alternate user/assistant; got two {turn.role.value} turns in a row"
             )
         pieces: list[Piece] = [Control(BOS), INST_OPEN] if turn.role is Role.USER else []
-        for part in turn.parts:
-            if isinstance(part, ImageRole):
-                if IMAGE_LABELS[part]:
-                    pieces.append(IMAGE_LABELS[part])
-                pieces.append(ImageSlot(images, part))
+        for run in _text_runs(turn.parts):
+            if isinstance(run, ImageRole):
+                if IMAGE_LABELS[run]:
+                    pieces.append(IMAGE_LABELS[run])
+                pieces.append(ImageSlot(images, run))
                 images += 1
-            elif part:
-                pieces.append(part)
+            elif run:
+                pieces.append(neutralise(run))  # the turn's own text, never the template's
         pieces.append(INST_CLOSE if turn.role is Role.USER else Control(EOS))
         rendered.append(_merge_text(pieces))
         expect = Role.ASSISTANT if turn.role is Role.USER else Role.USER
@@ -210,6 +232,18 @@ def render(
 ) -> list[Piece]:
     """The pieces of `render_turns`, concatenated."""
     return [piece for turn in render_turns(turns, open_reply=open_reply) for piece in turn]
+
+
+def _text_runs(parts: tuple[str | ImageRole, ...]) -> list[str | ImageRole]:
+    """Adjacent text parts joined, so a control string split across two parts is found whole."""
+    runs: list[str | ImageRole] = []
+    for part in parts:
+        text = not isinstance(part, ImageRole)  # (an ImageRole is a str too)
+        if text and runs and not isinstance(runs[-1], ImageRole):
+            runs[-1] += part
+        else:
+            runs.append(part)
+    return runs
 
 
 def _merge_text(pieces: list[Piece]) -> list[Piece]:
