@@ -12,6 +12,8 @@ Layout (see ../shared/reference/OFFICIAL_CHECKPOINT.md)::
       pretrained/SEED-X/...                      the tokenizer with the 330 added tokens
 
 ``.bin`` and ``.pt`` files are read with ``torch.load(weights_only=True)``: no code is executed.
+Zip-format files (PyTorch >= 1.6) are memory-mapped; legacy (pre-zip) files cannot be, so they
+are read whole into memory, with the same ``weights_only`` unpickler.
 Names map to ours as follows (`map_agent_key`): ``llm.*`` unchanged, ``input_resampler.proj`` ->
 ``input_proj``, ``output_resampler.proj`` -> ``output_proj``, ``adapter.unet.*`` ->
 ``decoder.unet.*``, ``adapter.vae.*`` -> ``decoder.vae.*``, EVA ``*`` / ``adapter.visual_encoder.*``
@@ -205,11 +207,16 @@ def _weights_in(folder: Path, required: bool = True) -> Path | None:
     return None
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # how torch.save's zip format starts; legacy files start otherwise
+
+
 def _torch_file(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ModelFolderError(f"{path} is missing (official WeGen layout)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    with open(path, "rb") as f:
+        zipped = f.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+    try:  # mmap needs the zip format; a legacy file is read whole, as safely
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except Exception as e:  # pickle/zip errors of many kinds; never fall back to unsafe loading
         raise ModelFolderError(
             f"{path} could not be read safely ({type(e).__name__}: {e}); it "

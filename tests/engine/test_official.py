@@ -74,7 +74,8 @@ def test_eva_variants_are_normalised():
 
 
 # --- a tiny model written in the official layout ------------------------------------------------
-def _write_official(model: WeGenModel, tokenizer, root: Path) -> Path:
+def _write_official(model: WeGenModel, tokenizer, root: Path, *, legacy: bool = False) -> Path:
+    """The official layout; ``legacy`` writes the ``.bin``/``.pt`` files in torch's pre-zip format."""
     state = model.state_dict()
     agent, eva, unet, vae = {}, {}, {}, {}
     for name, t in state.items():
@@ -104,8 +105,8 @@ def _write_official(model: WeGenModel, tokenizer, root: Path) -> Path:
     agent["adapter.resampler.scale"] = torch.tensor(1.0)
     for rel in (UNET_DIR, VAE_DIR, "pretrained/EVA-CLIP", "pretrained/SEED-X/tok"):
         (root / rel).mkdir(parents=True)
-    torch.save(agent, root / AGENT_BIN)
-    torch.save(eva, root / EVA_FILE)
+    torch.save(agent, root / AGENT_BIN, _use_new_zipfile_serialization=not legacy)
+    torch.save(eva, root / EVA_FILE, _use_new_zipfile_serialization=not legacy)
     save_file(unet, str(root / UNET_DIR / "diffusion_pytorch_model.bf16.safetensors"))
     (root / UNET_DIR / "config.json").write_text(json.dumps(unet_kwargs(model.config)))
     save_file(vae, str(root / VAE_DIR / "diffusion_pytorch_model.safetensors"))
@@ -174,3 +175,39 @@ def test_stock_sdxl_unet_config_is_refused(official_folder, tmp_path):
     (copy / UNET_DIR / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelFolderError, match="cross_attention_dim is 2048"):
         load_official(copy, CPU, config=wegen_tiny())
+
+
+def test_legacy_non_zip_checkpoints_load_without_mmap(tmp_path):
+    from engine.testing import random_model, tiny_tokenizer
+
+    model = random_model(seed=4)
+    folder = _write_official(model, tiny_tokenizer(), tmp_path / "ckpt", legacy=True)
+    assert not (folder / AGENT_BIN).read_bytes().startswith(b"PK")  # really the old format
+    loaded, _ = load_official(folder, CPU, config=wegen_tiny())
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[name], tensor, msg=name)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (Path.touch, (Path(self.target),))
+
+    def __init__(self, target: Path) -> None:
+        self.target = str(target)
+
+
+@pytest.mark.parametrize("legacy", [True, False])
+def test_a_checkpoint_holding_code_is_refused_and_runs_nothing(official_folder, tmp_path, legacy):
+    import shutil
+
+    _, folder = official_folder
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    ran = tmp_path / "code-ran"
+    torch.save(
+        {"llm.x": torch.ones(1), "evil": _Payload(ran)},
+        copy / AGENT_BIN,
+        _use_new_zipfile_serialization=not legacy,
+    )
+    with pytest.raises(ModelFolderError, match=r"pytorch_model\.bin could not be read safely"):
+        load_official(copy, CPU, config=wegen_tiny())
+    assert not ran.exists()
