@@ -139,6 +139,10 @@ def train(model: WeGenModel, out: Path, args: argparse.Namespace, probe: RoundTr
     vae.train()
     while (elapsed := time.perf_counter() - start) < seconds:
         objective.sample_posterior = elapsed > (1 - args.sample_share) * seconds
+        # constant, then linearly down to a tenth over the last ``decay_share`` of the time
+        left = (seconds - elapsed) / (args.decay_share * seconds) if args.decay_share else 1.0
+        for group in optimiser.param_groups:
+            group["lr"] = args.lr * max(0.1, min(1.0, left))
         pixels = crops_batch(size, args.crop, args.batch, 4, args.seed, step, args.degraded)
         down = model.config.vae.downsample
         noise = torch.randn(args.batch, model.config.vae.latent_channels, *[args.crop // down] * 2)
@@ -185,8 +189,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--sample-share",
         type=float,
-        default=0.2,
+        default=0.1,
         help="the last share of the time trains with posterior noise and KL",
+    )
+    ap.add_argument(
+        "--decay-share",
+        type=float,
+        default=0.3,
+        help="the last share of the time decays the learning rate to a tenth",
     )
     ap.add_argument("--crop", type=int, default=32)
     ap.add_argument("--batch", type=int, default=16)
