@@ -5,17 +5,18 @@
     python -m training.fit_vae --out runs/vae-4x --ceilings-only            # score a saved run
 
 Every drawing leaves the model through its VAE's decoder, so no LLM or UNet training reaches a
-target above what a round trip through the VAE keeps (``check_decoder --ceilings``). This trains
+target above what a round trip through the VAE keeps (``checks.decoder --ceilings``). This trains
 a candidate autoencoder from nothing, on small random crops of training renders (it is fully
 convolutional: a 32-px crop costs a sixteenth of a whole image), as a plain autoencoder on the
 posterior mean first and with posterior noise and the KL term for the last ``--sample-share`` of
 the time. Every ``--every`` minutes the judge reads the round trips of held-out one-object
-scenes (``t2i_single``'s scoring, as ``check_vae_fit`` reads them) and the run is saved; at the
-end the ceilings of every image metric are measured. Output folder: ``vae.safetensors`` (fp16),
-``config.json`` (wegen-tiny with the candidate's VAE, its latent scale measured), ``log.jsonl``.
+scenes (``t2i_single``'s scoring, as ``checks.vae_fit`` reads them) and the run is saved; at the
+end the ceilings of every image metric are measured. Output folder: ``model.safetensors`` (the
+autoencoder in fp16, named as in a whole model), ``config.json`` (wegen-tiny with the
+candidate's VAE, its latent scale measured), ``log.jsonl``, ``ceilings.json``.
 
-The candidates (``CANDIDATES``) are the sweep written down in docs/training notes:
-compression x latent channels x width, each scored at equal training time.
+The candidates (``CANDIDATES``: downsampling x latent channels x width) and what each reached
+are written down in training/NOTES.md.
 """
 
 from __future__ import annotations
@@ -106,17 +107,27 @@ class RoundTripProbe:
         return {"share": round(sum(hits) / len(hits), 4), "psnr": round(sum(db) / len(db), 2)}
 
 
+#: fit_vae's weights file: the autoencoder's tensors under their names in a whole model, so
+#: ``warm_start --take decoder.vae.=RUN`` can take them into a model that uses this VAE
+WEIGHTS = "model.safetensors"
+PREFIX = "decoder.vae."
+
+
 def save(out: Path, model: WeGenModel) -> None:
+    """The autoencoder in float16 (written atomically) and the config it belongs to."""
     vae = model.decoder.vae
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in vae.state_dict().items()}
-    save_file(state, out / "vae.safetensors.tmp")
-    (out / "vae.safetensors.tmp").replace(out / "vae.safetensors")
+    state = {
+        PREFIX + k: v.detach().to(torch.float16).contiguous() for k, v in vae.state_dict().items()
+    }
+    save_file(state, out / (WEIGHTS + ".tmp"))
+    (out / (WEIGHTS + ".tmp")).replace(out / WEIGHTS)
     model.config.save(out / "config.json")
 
 
 def load(out: Path) -> WeGenModel:
+    """A model (random but for its autoencoder) from a folder `save` wrote."""
     model = WeGenModel(WeGenConfig.load(out / "config.json"))
-    state = {k: v.float() for k, v in load_file(out / "vae.safetensors").items()}
+    state = {k.removeprefix(PREFIX): v.float() for k, v in load_file(out / WEIGHTS).items()}
     model.decoder.vae.load_state_dict(state)
     return model
 
