@@ -165,6 +165,24 @@ _SETTING_NAMES = {
 }
 
 
+def size_limits(image_size: int, downsample: int) -> tuple[int, int, int]:
+    """(smallest, largest, multiple): the output sides a model with native side ``image_size``
+    and a VAE that downsamples by ``downsample`` can draw. The smallest is a quarter of its own
+    size but at least an 8 × 8 latent; the largest twice its own size."""
+    return max(image_size // 4, downsample * 8), image_size * 2, downsample
+
+
+def check_size(size: int, image_size: int, downsample: int, model: str) -> None:
+    """`SettingsError` unless ``size`` is within `size_limits` (the engine's check, which the CLI
+    also runs from a model's config before loading it)."""
+    low, high, multiple = size_limits(image_size, downsample)
+    if size % multiple or not low <= size <= high:
+        raise SettingsError(
+            f"image size {size} is not possible with {model}: use a multiple of {multiple} "
+            f"between {low} and {high} (its own size is {image_size})"
+        )
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """What the user can set for one turn. ``None`` means the model's default.

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import api
-from engine.errors import OutputPathError, SettingsError, WeGenError
+from engine.errors import OutputPathError, WeGenError
 
 if TYPE_CHECKING:
     from engine.chat_engine import WeGenEngine
@@ -212,12 +212,7 @@ def _check_size(folder: Path, size: int) -> None:
     if not (folder / "config.json").is_file():
         return  # the official layout: its preset is checked when it loads
     config = WeGenConfig.load(folder / "config.json")
-    native, down = config.decoder.image_size, config.vae.downsample
-    if size % down or not native // 4 <= size <= native * 2:
-        raise SettingsError(
-            f"image size {size} is not possible with {config.name}: use a multiple of {down} "
-            f"between {native // 4} and {native * 2} (its own size is {native})"
-        )
+    api.check_size(size, config.decoder.image_size, config.vae.downsample, config.name)
 
 
 def _load(args: argparse.Namespace) -> tuple[WeGenEngine, api.ModelInfo]:
