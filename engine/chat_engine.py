@@ -293,11 +293,7 @@ class WeGenEngine:
         d = self.model.config.decoder
         down = self.model.config.vae.downsample
         size = s.size or d.image_size
-        if size % down or not d.image_size // 4 <= size <= d.image_size * 2:
-            raise PromptError(
-                f"image size {size} is not possible with {self.info.name}: use a "
-                f"multiple of {down} between {d.image_size // 4} and {d.image_size * 2}"
-            )
+        api.check_size(size, d.image_size, down, self.info.name)
         steps = s.steps or d.default_steps
         if not 1 <= steps <= 1000:
             raise PromptError("steps must be between 1 and 1000")
