@@ -5,7 +5,8 @@
     accelerate launch --config_file training/accelerate/ddp.yaml -m training.reproduce --plan gpu
     accelerate launch --config_file training/accelerate/deepspeed_zero2.yaml -m training.reproduce ...
 
-Every stage checkpoints (exact resume: run the same command again after an interruption) and
+The stages run in the order of training/stages/pipeline.py (vision, vae, unet, mllm, sft). Every
+stage checkpoints (exact resume: run the same command again after an interruption) and
 appends to ``OUT/<stage>/loss_log.jsonl``. Finished stages are skipped. The trained weights of
 finished stages live in ``OUT/model.safetensors``; the export writes our model-folder format.
 """
