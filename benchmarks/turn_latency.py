@@ -6,13 +6,21 @@ model when that is absent (same architecture and speed). On a GPU, ``--full-7b``
 7B preset at full size with random weights (speed does not depend on the values).
 
     python benchmarks/turn_latency.py                       # tiny, CPU, eager vs compiled
+    python benchmarks/turn_latency.py --backend onnx --cold # tiny, CPU, eager vs ONNX Runtime
     python benchmarks/turn_latency.py --device cuda --full-7b --steps 50
+
+Phases: encode (vision tower), text (text tokens), image_tokens (the 64 fed-back tokens),
+denoise (the UNet steps), vae (the VAE decode). ``--backend onnx`` exports the model into a
+temporary folder first (timed) unless ``--onnx-dir`` names an export; ``--cold`` also times a
+fresh process from start to a written PNG for eager and the candidate.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -46,7 +54,21 @@ def time_turns(engine: WeGenEngine, runs: int, steps: int | None) -> tuple[float
             seconds.append(elapsed)
             phases.append(events[-1].timings)
     keys = phases[0].keys()
-    return statistics.median(seconds), {k: statistics.median(p[k] for p in phases) for k in keys}
+    medians = {k: statistics.median(p[k] for p in phases) for k in keys}
+    return statistics.median(seconds), split_phases(medians)
+
+
+def split_phases(t: dict[str, float]) -> dict[str, float]:
+    """The engine's timings as disjoint phases: text and image tokens, denoising steps and VAE."""
+    out = {"encode": t.get("encode", 0.0)}
+    if "rewrite" in t:
+        out["rewrite"] = t["rewrite"]
+    image_tokens, vae = t.get("image_tokens", 0.0), t.get("vae", 0.0)
+    out["text"] = t["tokens"] - image_tokens
+    out["image_tokens"] = image_tokens
+    out["denoise"] = t.get("denoise", 0.0) - vae
+    out["vae"] = vae
+    return out
 
 
 def engine_for(folder: str, device: str, precision: str, backend: str) -> WeGenEngine:
@@ -78,11 +100,56 @@ def report(
     print(f"  eager     median {baseline[0]:.3f} s  " + _phases(baseline[1]))
     if candidate is not None:
         print(f"  {name:<9} median {candidate[0]:.3f} s  " + _phases(candidate[1]))
-        print(f"  speed-up  {baseline[0] / candidate[0]:.2f}x")
+        ratios = " ".join(
+            f"{k}={baseline[1][k] / v:.2f}x"
+            for k, v in candidate[1].items()
+            if v > 0 and baseline[1].get(k, 0) > 1e-3
+        )
+        print(f"  speed-up  {baseline[0] / candidate[0]:.2f}x end to end;  per phase {ratios}")
 
 
 def _phases(p: dict[str, float]) -> str:
-    return " ".join(f"{k}={v:.3f}" for k, v in p.items() if k not in ("total", "dropped_turns"))
+    return " ".join(f"{k}={v:.3f}" for k, v in p.items())
+
+
+COLD_SCRIPT = """
+import sys, threading
+from engine import api
+from engine.chat_engine import WeGenEngine
+folder, backend, out = sys.argv[1:4]
+engine = WeGenEngine()
+engine.load(folder, api.RuntimeRequest(device="cpu", precision="fp32", backend=backend))
+events = []
+request = api.Request(api.Turn.user({prompt!r}), task=api.Task.GENERATE,
+                      settings=api.GenerationSettings(seed=0, max_new_tokens=16, previews=False))
+engine.run(request, events.append, threading.Event())
+events[-1].reply.images[0].image.save(out)
+"""
+
+
+def cold_turn(folder: str, backend: str, out: Path) -> float:
+    """Seconds for a fresh Python process to load the model, run one turn and write the PNG."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", COLD_SCRIPT.format(prompt=PROMPT), folder, backend, str(out)],
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if not out.is_file():
+        raise SystemExit(f"the cold {backend} turn wrote no image")
+    return time.perf_counter() - start
+
+
+def onnx_folder_for(folder: str, onnx_dir: str | None, tmp: str) -> str:
+    from engine.onnx_export import export_onnx
+    from engine.onnx_folder import is_onnx_folder
+
+    if onnx_dir is not None or is_onnx_folder(folder):
+        return onnx_dir or folder
+    start = time.perf_counter()
+    out = export_onnx(folder, Path(tmp) / "onnx")
+    print(f"exported to ONNX in {time.perf_counter() - start:.1f} s")
+    return str(out)
 
 
 def main() -> None:
@@ -98,6 +165,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     ap.add_argument("--full-7b", action="store_true", help="also time the 7B preset (GPU only)")
+    ap.add_argument("--onnx-dir", help="with --backend onnx: an exported folder to use")
+    ap.add_argument("--cold", action="store_true", help="also time a fresh process to a PNG")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,11 +184,24 @@ def main() -> None:
         print(f"runtime {base_engine.info.device} {base_engine.info.precision}")
         base = time_turns(base_engine, args.runs, args.steps)
         cand = None
+        cand_folder = folder
+        if args.backend == "onnx":
+            cand_folder = onnx_folder_for(folder, args.onnx_dir, tmp)
         if args.backend != "none":
             cand = time_turns(
-                engine_for(folder, args.device, args.precision, args.backend), args.runs, args.steps
+                engine_for(cand_folder, args.device, args.precision, args.backend),
+                args.runs,
+                args.steps,
             )
         report(f"{base_engine.info.name}: one text-to-image turn", base, cand, args.backend)
+        if args.cold:
+            print("\ncold start (fresh process: imports, load, one turn, PNG written)")
+            runs = [("eager", folder)] + ([(args.backend, cand_folder)] * (args.backend != "none"))
+            for backend, where in runs:
+                seconds = [
+                    cold_turn(where, backend, Path(tmp) / f"{backend}.png") for _ in range(2)
+                ]
+                print(f"  {backend:<9} {min(seconds):.2f} s (best of 2)")
 
     if args.full_7b:
         if not torch.cuda.is_available():

@@ -224,9 +224,11 @@ class WeGenEngine:
         )
         streamed: list[int] = []
         shown = ""
+        parts = _PhaseParts()
 
         def on_loop(row: int, kind: str, value: object) -> None:
             nonlocal shown
+            parts.loop_event(kind, value)
             if kind == "text":
                 streamed.append(int(value))  # type: ignore[call-overload]
                 text = tok.decode(streamed)
@@ -257,6 +259,7 @@ class WeGenEngine:
                 continue
 
             def on_step(step: int, total: int, preview: torch.Tensor | None) -> None:
+                parts.last_step = time.perf_counter()
                 emit(
                     api.DenoiseStep(
                         rid, step, total, to_pil(preview[0]) if preview is not None else None
@@ -276,12 +279,15 @@ class WeGenEngine:
                     init=init,
                     strength=s.denoise_strength,
                 )
+            parts.vae += time.perf_counter() - parts.last_step
             image = to_pil(pixels[0])
             metadata = self._metadata(request, s, seed + image_index, user_text, rewrite)
             emit(api.ImageDone(rid, image_index, image, metadata))
             parts_out.append(api.ImagePart(image, ImageRole.IMAGE))
             image_index += 1
         timings["total"] = sum(timings.values())
+        # parts of the phases above, not added to the total (for benchmarks)
+        timings["image_tokens"], timings["vae"] = parts.image_tokens, parts.vae
         if encoded.dropped_turns:
             timings["dropped_turns"] = float(encoded.dropped_turns)
         return api.Turn(Role.ASSISTANT, tuple(parts_out)), timings
@@ -414,6 +420,21 @@ def _latest_image(history: list[api.Turn], message: api.Turn) -> Image.Image | N
         if turn.images:
             return turn.images[-1].image
     return None
+
+
+class _PhaseParts:
+    """Splits two timed phases: the image tokens out of "tokens" (from the first image token to
+    the image) and the VAE decode out of "denoise" (from the last denoising step to the pixels)."""
+
+    def __init__(self) -> None:
+        self.image_tokens = self.vae = 0.0
+        self.last_step = self._image_start = 0.0
+
+    def loop_event(self, kind: str, value: object) -> None:
+        if kind == "image_token" and value == 1:
+            self._image_start = time.perf_counter()
+        elif kind == "image":
+            self.image_tokens += time.perf_counter() - self._image_start
 
 
 class _Clock:
