@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from desktop.job import APP_VERSION
+from desktop.paths import BUNDLED_MODEL, REPO_ROOT
 
 #: (component, licence) for what the application ships.
 LICENCES: tuple[tuple[str, str], ...] = (
@@ -20,12 +23,14 @@ LICENCES: tuple[tuple[str, str], ...] = (
     ("Pillow", "MIT-CMU (HPND)"),
     ("NumPy", "BSD 3-Clause"),
     ("tqdm", "MPL 2.0 and MIT"),
-    ("Model weights", "see the LICENSE file in the model folder"),
 )
+APACHE_URL = "https://www.apache.org/licenses/LICENSE-2.0"
 
 
 class AboutDialog(QDialog):
-    def __init__(self, model_name: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, model_name: str = "", parent: QWidget | None = None, model_dir: str = ""
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("About WeGen"))
         self.setMinimumSize(520, 420)
@@ -36,20 +41,28 @@ class AboutDialog(QDialog):
                 "on your own computer. Nothing leaves this machine.</p>"
             ).format(APP_VERSION)
         )
+        header.setObjectName("aboutHeader")
         header.setWordWrap(True)
         header.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(header)
         if model_name:
             layout.addWidget(QLabel(self.tr("Model: {0}").format(model_name)))
         self.licences = QTextBrowser()
+        self.licences.setOpenExternalLinks(True)
         rows = "".join(f"<tr><td>{name}</td><td>{licence}</td></tr>" for name, licence in LICENCES)
         self.licences.setHtml(
             "<h4>"
             + self.tr("Licences")
-            + "</h4><table cellspacing=6>"
+            + "</h4><p>"
+            + self.tr(
+                "WeGen is free software under the Apache License 2.0 (the text: "
+                '<a href="{0}">{0}</a>).'
+            ).format(APACHE_URL)
+            + "</p><table cellspacing=6>"
             + rows
-            + "</table>"
-            + "<p>"
+            + "</table><p>"
+            + _model_licence(self, model_dir)
+            + "</p><p>"
             + self.tr(
                 "Images made with WeGen carry metadata that marks them as "
                 "AI-generated (IPTC digital source type)."
@@ -61,3 +74,26 @@ class AboutDialog(QDialog):
         buttons.rejected.connect(self.reject)
         buttons.accepted.connect(self.accept)
         layout.addWidget(buttons)
+
+
+def _model_licence(widget: QWidget, model_dir: str) -> str:
+    """Where a model's licence is said: the bundled model's card, or the model folder's own."""
+    bundled = (BUNDLED_MODEL / "README.md").relative_to(REPO_ROOT).as_posix()
+    text = widget.tr(
+        "The bundled model, wegen-tiny, was trained by the WeGen project on generated shapes "
+        "and is under the same Apache License 2.0; its model card is {0}."
+    ).format(bundled)
+    folder = Path(model_dir) if model_dir else None
+    if folder is not None and folder.resolve() != BUNDLED_MODEL.resolve():
+        card = next(
+            (folder / n for n in ("LICENSE", "LICENSE.txt", "README.md") if (folder / n).is_file()),
+            None,
+        )
+        text += " " + (
+            widget.tr("The model in use says its licence in {0}.").format(card)
+            if card is not None
+            else widget.tr(
+                "The model in use ({0}) has no licence file: ask whoever gave it to you."
+            ).format(folder)
+        )
+    return text

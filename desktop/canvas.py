@@ -49,6 +49,7 @@ class ImageCanvas(QWidget):
         self._drag: str | None = None  # "pan" | "split"
         self._drag_from = QPointF()
         self._caption = ""
+        self._notice = ""  # what just happened (e.g. a cancelled reply), until the next image
         self._empty_text = self.tr(
             "Your images appear here.\n\nDescribe a picture below and press Ctrl+Enter,\n"
             "or drop a photo on the window to restore or restyle it."
@@ -66,6 +67,7 @@ class ImageCanvas(QWidget):
             and not self._preview
         )
         self._image, self._before, self._preview, self._caption = image, before, False, caption
+        self._notice = ""
         if not same_size:
             self._fit = True
         if before is None:
@@ -77,6 +79,7 @@ class ImageCanvas(QWidget):
         """Show a (small) denoising preview, scaled like the final image will be."""
         self._image, self._before, self._preview = image, None, True
         self._caption, self._compare, self._fit = caption, False, True
+        self._notice = ""
         self.compare_available.emit(False)
         self._changed()
 
@@ -85,6 +88,17 @@ class ImageCanvas(QWidget):
 
     def image(self) -> QImage | None:
         return self._image
+
+    def is_preview(self) -> bool:
+        return self._preview
+
+    def set_notice(self, text: str) -> None:
+        """Say something above the image (or the empty canvas) until the next image shows."""
+        self._notice = text
+        self.update()
+
+    def notice(self) -> str:
+        return self._notice
 
     def has_before(self) -> bool:
         return self._before is not None
@@ -195,6 +209,7 @@ class ImageCanvas(QWidget):
         if self._image is None:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._empty_text)
+            self._paint_notice(painter)
             painter.end()
             return
         rect = self.image_rect()
@@ -236,12 +251,20 @@ class ImageCanvas(QWidget):
                 Qt.AlignmentFlag.AlignCenter,
                 caption,
             )
+        self._paint_notice(painter)
         painter.end()
 
-    def _label(self, painter: QPainter, at: QPointF, text: str, right: bool = False) -> None:
+    def _paint_notice(self, painter: QPainter) -> None:
+        if self._notice:
+            self._label(painter, QPointF(self.width() / 2, 10), self._notice, centre=True)
+
+    def _label(
+        self, painter: QPainter, at: QPointF, text: str, right: bool = False, centre: bool = False
+    ) -> None:
         metrics = painter.fontMetrics()
         width = metrics.horizontalAdvance(text) + 12
-        box = QRectF(at.x() - width if right else at.x(), at.y(), width, metrics.height() + 4)
+        left = at.x() - width if right else at.x() - width / 2 if centre else at.x()
+        box = QRectF(left, at.y(), width, metrics.height() + 4)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(0, 0, 0, 150))
         painter.drawRoundedRect(box, 4, 4)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QImageReader
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -22,10 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.database import ImageRecord, TurnRecord, TurnStatus
+from desktop.qt_images import fit_size, thumbnail
 from engine.bundled import knows_only_shapes
 
 THUMB = 168  # thumbnail side in pixels
 ATTACHMENT_THUMB = 72
+FOLLOW_SLACK = 8  # pixels from the bottom that still count as "at the end"
 
 
 def load_thumbnail(path: Path, side: int) -> QImage:
@@ -33,9 +35,8 @@ def load_thumbnail(path: Path, side: int) -> QImage:
     reader = QImageReader(str(path))
     size = reader.size()
     if size.isValid() and max(size.width(), size.height()) > side:
-        reader.setScaledSize(size.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    return image
+        reader.setScaledSize(fit_size(size, side))
+    return reader.read()
 
 
 class ThumbnailButton(QToolButton):
@@ -47,12 +48,7 @@ class ThumbnailButton(QToolButton):
         self.setToolTip(tooltip)
 
     def set_image(self, image: QImage, side: int) -> None:
-        pixmap = QPixmap.fromImage(image).scaled(
-            side,
-            side,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
+        pixmap = thumbnail(image, side)
         self.setIcon(QIcon(pixmap))
         self.setIconSize(QSize(pixmap.width(), pixmap.height()))
 
@@ -253,17 +249,31 @@ class ChatView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._body)
         self.turns: dict[int, TurnWidget] = {}
+        # Follow the end: while the view is at the bottom, it stays there as turns grow (their
+        # layout settles over several events); scrolling up to read stops that until the
+        # person scrolls back down, opens a conversation or sends a message.
+        self.following = True
+        bar = self.verticalScrollBar()
+        bar.rangeChanged.connect(self._range_changed)
+        bar.valueChanged.connect(self._value_changed)
         self.set_model_name(None)
 
     def set_model_name(self, name: str | None) -> None:
         """Fit the first-run suggestions to the loaded model: the bundled wegen-tiny only knows
         coloured shapes, so it gets prompts it can draw and a pointer to the full model."""
-        if name is not None and knows_only_shapes(name):
+        if name is None:  # not loaded yet: suggest what every model can draw
+            text = self.tr(
+                "<h3>Start by describing an image</h3>"
+                "<p>Try <i>“a large red circle at the top left”</i>, then refine it by "
+                "chatting: <i>“now make it blue”</i>. You can write while the model loads.</p>"
+                "<p>The buttons above the message box set what WeGen should do.</p>"
+            )
+        elif knows_only_shapes(name):
             text = self.tr(
                 "<h3>Start by describing an image</h3>"
                 "<p>The loaded model, <b>{0}</b>, is small and has only learnt simple coloured "
-                "shapes, so that the app works without a download. Try <i>“draw a small blue "
-                "circle in the centre”</i> or <i>“draw a large red star at the top left”</i>, "
+                "shapes, so that the app works without a download. Try <i>“a large red circle "
+                "at the top left”</i> or <i>“draw a small blue circle in the centre”</i>, "
                 "then ask <i>“How many objects are there?”</i> Edits and the other tasks work "
                 "only now and then with it: its model card has the scores.</p>"
                 "<p>For photos and everything else, load the official WeGen weights in "
@@ -307,7 +317,6 @@ class ChatView(QScrollArea):
     def append_text(self, turn_id: int, text: str) -> None:
         if turn_id in self.turns:
             self.turns[turn_id].append_text(text)
-            self._scroll_to_end()
 
     def set_rewrite(self, turn_id: int, text: str) -> None:
         if turn_id in self.turns:
@@ -324,8 +333,19 @@ class ChatView(QScrollArea):
     def add_image(self, record: ImageRecord, image: QImage) -> None:
         if record.turn_id in self.turns:
             self.turns[record.turn_id].add_image(record, image)
-            self._scroll_to_end()
+
+    def at_end(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum()
 
     def _scroll_to_end(self) -> None:
+        self.following = True
         bar = self.verticalScrollBar()
-        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))
+        bar.setValue(bar.maximum())
+
+    def _range_changed(self, _minimum: int, maximum: int) -> None:
+        if self.following:
+            self.verticalScrollBar().setValue(maximum)
+
+    def _value_changed(self, value: int) -> None:
+        self.following = value >= self.verticalScrollBar().maximum() - FOLLOW_SLACK

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPixmap
+from PySide6.QtGui import QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
 from desktop.attachment import Attachment
 from desktop.image_input import IMAGE_SUFFIXES
 from desktop.png_metadata import Recipe
-from desktop.qt_images import pil_to_qimage, qimage_to_pil
+from desktop.qt_images import pil_to_qimage, qimage_to_pil, thumbnail
 from engine.api import GenerationSettings, ModelInfo
 from engine.errors import ImageInputError
 from engine.template import ImageRole, Task
 
 MAX_SEED = 2**31 - 1
+CHIP_THUMB = 40  # an attachment's thumbnail in the composer, in pixels
 
 
 class MessageEdit(QPlainTextEdit):
@@ -88,16 +89,11 @@ class AttachmentChip(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        thumb = QLabel()
-        thumb.setPixmap(
-            QPixmap.fromImage(pil_to_qimage(attachment.image)).scaled(
-                40,
-                40,
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
-            )
-        )
-        layout.addWidget(thumb)
+        self.thumbnail = QLabel()
+        self.thumbnail.setFixedSize(CHIP_THUMB, CHIP_THUMB)
+        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumbnail.setPixmap(thumbnail(pil_to_qimage(attachment.image), CHIP_THUMB))
+        layout.addWidget(self.thumbnail)
         column = QVBoxLayout()
         name = QLabel(attachment.source)
         name.setMaximumWidth(140)
@@ -168,6 +164,7 @@ class Composer(QWidget):
             Task.DESCRIBE: (self.tr("Describe"), self.tr("Answer about the images, no drawing")),
             Task.VARIATIONS: (self.tr("Variations"), self.tr("Another take on the last image")),
         }
+        self.task_names = {task: text for task, (text, _tip) in labels.items()}
         self.task_buttons: dict[Task, QPushButton] = {}
         for task in self.QUICK_ACTIONS:
             text, tip = labels[task]
@@ -182,6 +179,8 @@ class Composer(QWidget):
             self.task_buttons[task] = button
         actions.addStretch(1)
         self.task_label = QLabel()
+        self.task_label.setObjectName("taskLabel")
+        self.task_label.setToolTip(self.tr("The task the next message is sent with"))
         actions.addWidget(self.task_label)
         layout.addLayout(actions)
 
@@ -322,7 +321,15 @@ class Composer(QWidget):
             and not any(c.attachment.role is ImageRole.STYLE for c in self.chips)
         ):
             self.chips[-1].set_role(ImageRole.STYLE)
-        self.task_label.setText(self.tr("Task: automatic") if task is Task.AUTO else "")
+        self.task_label.setText(
+            self.tr("Task: automatic")
+            if task is Task.AUTO
+            else self.tr("Task: {0}").format(self.task_names.get(task, task.value))
+        )
+
+    def reset_task(self) -> None:
+        """Back to automatic (a new or another conversation starts without a quick action)."""
+        self.set_task(Task.AUTO)
 
     # --- attachments ----------------------------------------------------------------------
     def attachments(self) -> list[Attachment]:

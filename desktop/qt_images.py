@@ -4,7 +4,8 @@ thread), so the worker converts finished images before it reports them."""
 from __future__ import annotations
 
 from PIL import Image
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage, QPixmap
 
 
 def pil_to_qimage(image: Image.Image) -> QImage:
@@ -31,3 +32,24 @@ def qimage_to_pil(image: QImage) -> Image.Image:
     stride = rgb.bytesPerLine()
     raw = bytes(rgb.constBits())[: stride * height]
     return Image.frombytes("RGB", (width, height), raw, "raw", "RGB", stride)
+
+
+def fit_size(size: QSize, side: int) -> QSize:
+    """``size`` scaled to fit a ``side`` square, keeping its aspect, never under one pixel
+    (Qt's own scaling rounds a 2048 × 10 strip to 168 × 0: a null image)."""
+    width, height = max(1, size.width()), max(1, size.height())
+    scale = side / max(width, height)
+    return QSize(max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def thumbnail(image: QImage, side: int) -> QPixmap:
+    """``image`` as a pixmap that fits a ``side`` square (on the GUI thread: it is a QPixmap)."""
+    if image.isNull():
+        return QPixmap()
+    return QPixmap.fromImage(
+        image.scaled(
+            fit_size(image.size(), side),
+            Qt.AspectRatioMode.IgnoreAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+    )

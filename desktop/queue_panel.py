@@ -69,7 +69,7 @@ class QueuePanel(QWidget):
             if waiting or running
             else self.tr("Queue: empty")
         )
-        self.setVisible(self.list.count() > 0)
+        self.setVisible(waiting > 0)  # the running reply shows its own progress in the chat
         self._update_buttons()
 
     def titles(self) -> list[str]:

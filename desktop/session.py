@@ -56,6 +56,8 @@ from engine.template import ImageRole, Role, Task
 log = logging.getLogger(__name__)
 _CTX = "Session"
 MAX_SEED = 2**31 - 1
+LAST_CONVERSATION_KEY = "last_conversation"  # the conversation open when the app closed
+TITLE_LENGTH = 48  # characters of the first request kept as a conversation's title
 
 
 class ModelState:
@@ -128,13 +130,44 @@ class Session(QObject):
     def new_conversation(self) -> None:
         """Start an empty conversation (created in the database when the first message is sent)."""
         self.conversation_id = None
+        self.db.set_setting(LAST_CONVERSATION_KEY, None)
         self.conversation_opened.emit(-1)
 
     def open_conversation(self, conversation_id: int) -> None:
         if self.db.conversation(conversation_id) is None:
             return
         self.conversation_id = conversation_id
+        self.db.set_setting(LAST_CONVERSATION_KEY, conversation_id)
         self.conversation_opened.emit(conversation_id)
+
+    def resume(self) -> None:
+        """Open the conversation the person was in when the app last closed (if it still exists),
+        else an empty one."""
+        last = self.db.setting(LAST_CONVERSATION_KEY)
+        if isinstance(last, int) and self.db.conversation(last) is not None:
+            self.open_conversation(last)
+        else:
+            self.new_conversation()
+
+    def _new_title(self, text: str, attachments: list[Attachment], task: Task) -> str:
+        """A title that tells this conversation from the others: the first request, else the
+        first attachment's name (with the task), else a number; " (2)" if it is taken."""
+        title = " ".join(text.split())
+        if len(title) > TITLE_LENGTH:
+            title = title[: TITLE_LENGTH - 1].rstrip() + "…"
+        if not title and attachments:
+            name = attachments[0].source or tr(_CTX, "image")
+            title = name if task is Task.AUTO else f"{task.value.capitalize()}: {name}"
+        taken = {c.title for c in self.db.conversations()}
+        if not title:
+            number = len(taken) + 1
+            while tr(_CTX, "Conversation {0}").format(number) in taken:
+                number += 1
+            return tr(_CTX, "Conversation {0}").format(number)
+        unique, n = title, 2
+        while unique in taken:
+            unique, n = f"{title} ({n})", n + 1
+        return unique
 
     def turns(self) -> list[TurnRecord]:
         return self.db.turns(self.conversation_id) if self.conversation_id is not None else []
@@ -177,8 +210,9 @@ class Session(QObject):
                 {**settings.to_dict(), "seed": random.randint(0, MAX_SEED)}
             )
         if self.conversation_id is None:
-            title = " ".join(text.split())[:48] or tr(_CTX, "Image conversation")
+            title = self._new_title(text, attachments, task)
             self.conversation_id = self.db.create_conversation(title).id
+            self.db.set_setting(LAST_CONVERSATION_KEY, self.conversation_id)
             self.conversations_changed.emit()
             self.conversation_opened.emit(self.conversation_id)
         conversation_id = self.conversation_id

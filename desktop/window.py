@@ -3,9 +3,10 @@ menus, shortcuts, drag-and-drop and the model status banner."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -35,11 +36,11 @@ from desktop.canvas import ImageCanvas
 from desktop.chat_view import ChatView
 from desktop.composer import Composer
 from desktop.conversation_list import ConversationList
-from desktop.database import ImageRecord, TurnRecord
-from desktop.export import export_conversation, export_image
+from desktop.database import ImageRecord, TurnRecord, TurnStatus
+from desktop.export import export_conversation, export_image, suggested_image_name
 from desktop.image_input import load_image_file
 from desktop.model_folder import how_to_get_a_model
-from desktop.paths import ICONS
+from desktop.paths import BUNDLED_MODEL, ICONS
 from desktop.png_metadata import read_png_metadata, recipe_from_metadata
 from desktop.qt_images import pil_to_qimage
 from desktop.queue_panel import QueuePanel
@@ -47,14 +48,23 @@ from desktop.recent_images import RecentImages
 from desktop.session import ModelState, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.theme import apply_theme
+from engine.bundled import BUNDLED_NAME
 from engine.errors import ImageInputError
 
 
 class MainWindow(QMainWindow):
+    #: once, just after the window first painted (the app loads the model from then on)
+    first_painted = Signal()
+
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
         self.current_image: ImageRecord | None = None
+        self._shown_conversation = -1  # the conversation on screen (-1: a new, empty one)
+        self._sending = False  # inside send(): a conversation opened now is the one just made
+        self._preview_turn: int | None = None  # the turn whose preview the canvas shows
+        self._painted = False
+        self._last_export_folder: Path | None = None
         self.recent_images = RecentImages()
         self.setWindowTitle(self.tr("WeGen"))
         icon = ICONS / "wegen.svg"
@@ -101,11 +111,18 @@ class MainWindow(QMainWindow):
         banner_box.addWidget(self.banner)
         right_layout.addLayout(banner_box)
         right_layout.addWidget(self.view_splitter, 1)
-        right_layout.addWidget(self.queue)
         right_layout.addWidget(self.composer)
 
+        # the queue sits under the conversation list: showing it never moves the chat
+        sidebar = QWidget()
+        sidebar_layout = QVBoxLayout(sidebar)
+        sidebar_layout.setContentsMargins(0, 0, 0, 0)
+        sidebar_layout.setSpacing(0)
+        sidebar_layout.addWidget(self.conversations, 1)
+        sidebar_layout.addWidget(self.queue)
+
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.main_splitter.addWidget(self.conversations)
+        self.main_splitter.addWidget(sidebar)
         self.main_splitter.addWidget(right)
         self.main_splitter.setStretchFactor(1, 1)
         self.main_splitter.setSizes([240, 1120])
@@ -116,7 +133,15 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._model_changed()
-        self._open(-1)
+        self.session.resume()
+        self.canvas.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.canvas and event.type() == QEvent.Type.Paint and not self._painted:
+            self._painted = True
+            self.canvas.removeEventFilter(self)
+            QTimer.singleShot(0, self.first_painted.emit)  # after this paint reaches the screen
+        return super().eventFilter(watched, event)
 
     # --- layout helpers -------------------------------------------------------------------
     def _canvas_toolbar(self) -> QHBoxLayout:
@@ -245,6 +270,10 @@ class MainWindow(QMainWindow):
 
     # --- session events -------------------------------------------------------------------
     def _open(self, conversation_id: int) -> None:
+        if conversation_id != self._shown_conversation and not self._sending:
+            self.composer.reset_task()  # a quick action belongs to the conversation it was for
+        self._shown_conversation = conversation_id
+        self._preview_turn = None
         turns = self.session.turns()
         self.chat.set_turns(turns)
         images = [i for t in turns if t.role == "assistant" for i in t.images]
@@ -267,14 +296,36 @@ class MainWindow(QMainWindow):
     def _turn_changed(self, turn: TurnRecord) -> None:
         if self._is_current(turn.conversation_id):
             self.chat.update_turn(turn)
+        if turn.id == self._preview_turn and turn.status != TurnStatus.RUNNING:
+            self._preview_turn = None
+            self._end_preview(turn)
 
     def _preview(self, turn_id: int, image: QImage) -> None:
         if turn_id in self.chat.turns:
+            self._preview_turn = turn_id
             self.chat.set_preview(turn_id, image)
             self.canvas.show_preview(image, self.tr("Denoising…"))
 
+    def _end_preview(self, turn: TurnRecord) -> None:
+        """A reply stopped while its preview was on the canvas: show the last finished image
+        again (or nothing) and say what happened."""
+        if self.current_image is not None and self.session.db.image(self.current_image.id):
+            self.show_image(self.current_image)
+        else:
+            self.current_image = None
+            self.canvas.clear()
+            self.export_button.setEnabled(False)
+        notices = {
+            TurnStatus.CANCELLED: self.tr("The reply was cancelled."),
+            TurnStatus.FAILED: self.tr("The reply failed: see the message in the chat."),
+            TurnStatus.INTERRUPTED: self.tr("The reply was interrupted."),
+        }
+        self.canvas.set_notice(notices.get(turn.status, ""))
+
     def _image_added(self, record: ImageRecord, image: QImage) -> None:
         if record.turn_id in self.chat.turns:
+            if record.turn_id == self._preview_turn:
+                self._preview_turn = None
             self.chat.add_image(record, image)
             self.show_image(record, image)
 
@@ -318,6 +369,7 @@ class MainWindow(QMainWindow):
             self._show_banner(
                 self.tr("Loading the model from {0}…").format(_html(s.settings.model_dir)), "info"
             )
+            self.chat.set_model_name(_folder_model_name(s.settings.model_dir))
             self.model_label.setText(self.tr("Loading model…"))
             self.composer.set_can_send(True)
 
@@ -333,12 +385,16 @@ class MainWindow(QMainWindow):
         if not self.composer.send_button.isEnabled():
             self.composer.show_notice(self.composer.send_button.toolTip(), error=True)
             return
-        reply = self.session.send(
-            self.composer.text(),
-            self.composer.attachments(),
-            self.composer.settings(),
-            self.composer.task,
-        )
+        self._sending = True
+        try:
+            reply = self.session.send(
+                self.composer.text(),
+                self.composer.attachments(),
+                self.composer.settings(),
+                self.composer.task,
+            )
+        finally:
+            self._sending = False
         if reply is not None:
             self.composer.clear_message()
             self.composer.edit.setFocus()
@@ -413,20 +469,37 @@ class MainWindow(QMainWindow):
     def export_current_image(self) -> None:
         if self.current_image is None:
             return
-        source = self.session.image_path(self.current_image)
+        record = self.current_image
+        source = self.session.image_path(record)
+        prompt = str(record.metadata.get("prompt") or "") or record.source
+        name = suggested_image_name(prompt, record.position, source.suffix or ".png")
         target, _ = QFileDialog.getSaveFileName(
             self,
             self.tr("Export image"),
-            str(Path.home() / source.name),
+            str(self.export_folder() / name),
             self.tr("PNG image (*.png)"),
         )
         if target:
+            self._last_export_folder = Path(target).parent
             try:
                 export_image(source, Path(target))
             except OSError as error:
                 QMessageBox.warning(self, self.tr("Export failed"), str(error))
             else:
                 self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
+
+    def _conversation_title(self) -> str:
+        cid = self.session.conversation_id
+        record = self.session.db.conversation(cid) if cid is not None else None
+        return record.title if record is not None else "conversation"
+
+    def export_folder(self) -> Path:
+        """Where the export dialogs start: the last folder exported to, else the Pictures
+        folder, else home."""
+        if self._last_export_folder is not None and self._last_export_folder.is_dir():
+            return self._last_export_folder
+        pictures = Path.home() / "Pictures"
+        return pictures if pictures.is_dir() else Path.home()
 
     def export_current_conversation(self) -> None:
         conversation_id = self.session.conversation_id
@@ -436,10 +509,11 @@ class MainWindow(QMainWindow):
         target, _ = QFileDialog.getSaveFileName(
             self,
             self.tr("Export conversation"),
-            str(Path.home() / "conversation.zip"),
+            str(self.export_folder() / suggested_image_name(self._conversation_title(), 0, ".zip")),
             self.tr("Zip archive (*.zip)"),
         )
         if target:
+            self._last_export_folder = Path(target).parent
             try:
                 export_conversation(self.session.db, conversation_id, Path(target))
             except OSError as error:
@@ -467,7 +541,7 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         info = self.session.model_info
-        AboutDialog(info.name if info else "", self).open()
+        AboutDialog(info.name if info else "", self, self.session.settings.model_dir).open()
 
     def show_shortcuts(self) -> None:
         rows = [
@@ -548,3 +622,17 @@ def _html(text: str) -> str:
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>")
     )
+
+
+def _folder_model_name(folder: str) -> str | None:
+    """The name of the model in ``folder`` before it is loaded (from its config.json, read
+    without the engine), so that the first suggestions fit it from the start."""
+    path = Path(folder)
+    if path.resolve() == BUNDLED_MODEL.resolve():
+        return BUNDLED_NAME
+    try:
+        with open(path / "config.json", encoding="utf-8") as handle:
+            name = json.load(handle).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None

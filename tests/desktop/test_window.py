@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, Qt, QUrl
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from desktop import image_input
@@ -396,3 +397,259 @@ def test_first_run_suggestions_fit_the_loaded_model(
     text = label.text()
     assert "wegen-tiny" in text and "red fox" not in text
     assert "draw a small blue circle in the centre" in text and "Settings" in text
+
+
+# --- the first hour (issue 19) ----------------------------------------------------------------
+
+
+def test_a_quick_action_ends_with_its_conversation(
+    window: MainWindow, fake_engine: FakeEngine, qtbot: QtBot, wait_idle: Wait
+) -> None:
+    composer = window.composer
+    qtbot.mouseClick(composer.task_buttons[Task.STYLE], Qt.MouseButton.LeftButton)
+    assert composer.task_label.text() == "Task: Style transfer"
+    send_text(qtbot, window, "in this style")
+    wait_idle(window.session)
+    assert composer.task is Task.STYLE  # kept for the next message of the same conversation
+    qtbot.mouseClick(window.conversations.new_button, Qt.MouseButton.LeftButton)
+    assert composer.task is Task.AUTO and composer.task_label.text() == "Task: automatic"
+    assert not any(b.isChecked() for b in composer.task_buttons.values())
+    send_text(qtbot, window, "a plain prompt")
+    wait_idle(window.session)
+    assert [r.task for r in fake_engine.requests] == [Task.STYLE, Task.AUTO]
+    # opening another conversation resets it too
+    qtbot.mouseClick(composer.task_buttons[Task.EDIT], Qt.MouseButton.LeftButton)
+    first = window.conversations.ids()[-1]
+    window.session.open_conversation(first)
+    assert composer.task is Task.AUTO
+
+
+def test_the_task_label_names_the_task_that_will_be_sent(window: MainWindow, qtbot: QtBot) -> None:
+    composer = window.composer
+    for task, button in composer.task_buttons.items():
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        assert composer.task is task
+        assert composer.task_label.text() == f"Task: {button.text()}"
+    qtbot.mouseClick(composer.task_buttons[Task.VARIATIONS], Qt.MouseButton.LeftButton)
+    assert composer.task_label.text() == "Task: automatic"
+
+
+def test_conversation_titles_tell_conversations_apart(
+    window: MainWindow, tmp_path: Path, qtbot: QtBot, wait_idle: Wait
+) -> None:
+    session = window.session
+    Image.new("RGB", (32, 32), "navy").save(tmp_path / "holiday.png")
+    for _ in range(2):
+        window.drop_mime(_urls(tmp_path / "holiday.png"))
+        qtbot.mouseClick(window.composer.task_buttons[Task.RESTORE], Qt.MouseButton.LeftButton)
+        window.send()
+        wait_idle(session)
+        session.new_conversation()
+    for _ in range(2):
+        send_text(qtbot, window, "a red circle")
+        wait_idle(session)
+        session.new_conversation()
+    qtbot.mouseClick(window.composer.task_buttons[Task.VARIATIONS], Qt.MouseButton.LeftButton)
+    window.send()
+    wait_idle(session)
+    titles = [c.title for c in session.conversations()]
+    assert sorted(titles) == sorted(
+        [
+            "Restore: holiday.png",
+            "Restore: holiday.png (2)",
+            "a red circle",
+            "a red circle (2)",
+            "Conversation 5",
+        ]
+    )
+
+
+def test_restart_opens_the_last_conversation_at_its_end(
+    data_dir: Path, window: MainWindow, qtbot: QtBot, wait_idle: Wait
+) -> None:
+    for text in ("first conversation", "second conversation"):
+        window.session.new_conversation()
+        send_text(qtbot, window, text)
+        wait_idle(window.session)
+    for n in range(6):  # long enough to scroll
+        send_text(qtbot, window, f"and once more, number {n}")
+        wait_idle(window.session)
+    last = window.session.conversation_id
+    window.session.open_conversation(window.conversations.ids()[-1])  # the first one
+    window.session.open_conversation(last)  # and back: the one open at quit
+    window.close()
+    window.session.db.close()
+
+    session = Session(
+        Database(data_dir),
+        engine_factory=FakeEngine,
+        verifier=lambda p: verify_model_folder(p, use_engine=False),
+    )
+    again = MainWindow(session)
+    qtbot.addWidget(again)
+    again.resize(900, 600)
+    again.show()
+    qtbot.waitExposed(again)
+    try:
+        assert session.conversation_id == last
+        assert again.conversations.current_id() == last
+        assert len(again.chat.turns) == 14
+        assert again.canvas.image() is not None
+        bar = again.chat.verticalScrollBar()
+        qtbot.waitUntil(lambda: bar.maximum() > 0 and again.chat.at_end(), timeout=3000)
+        # a conversation opened from the list shows its latest turn too
+        bar.setValue(0)
+        session.open_conversation(again.conversations.ids()[-1])
+        session.open_conversation(last)
+        qtbot.waitUntil(lambda: bar.maximum() > 0 and again.chat.at_end(), timeout=3000)
+    finally:
+        session.shutdown()
+        session.db.close()
+
+
+def test_reading_earlier_turns_is_not_interrupted(
+    window: MainWindow, qtbot: QtBot, wait_idle: Wait
+) -> None:
+    for n in range(5):
+        send_text(qtbot, window, f"message {n}")
+        wait_idle(window.session)
+    bar = window.chat.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and window.chat.at_end(), timeout=3000)
+    bar.setValue(0)  # the person scrolls up to read
+    assert not window.chat.following
+    window.chat.append_text(list(window.chat.turns)[-1], " more text\nand more\nand more")
+    qtbot.wait(20)
+    assert bar.value() == 0
+    send_text(qtbot, window, "a new message")  # sending goes back to the end
+    wait_idle(window.session)
+    qtbot.waitUntil(window.chat.at_end, timeout=3000)
+
+
+def test_the_queue_shows_only_when_something_waits_and_never_moves_the_chat(
+    window: MainWindow, engine_gate: threading.Event, qtbot: QtBot, wait_idle: Wait
+) -> None:
+    chat = window.chat.geometry()
+    send_text(qtbot, window, "first")
+    qtbot.waitUntil(lambda: window.session.running_job() is not None, timeout=5000)
+    assert not window.queue.isVisible()  # one running, none waiting
+    send_text(qtbot, window, "second")
+    assert window.queue.isVisible() and window.queue.title.text() == "Queue: 1 waiting"
+    qtbot.wait(10)
+    assert window.chat.geometry() == chat
+    assert window.chat.mapTo(window, window.chat.rect().topLeft()).y() >= 0
+    engine_gate.set()
+    wait_idle(window.session)
+    assert not window.queue.isVisible()
+    assert window.chat.geometry() == chat
+
+
+def test_cancel_returns_the_canvas_to_the_last_finished_image(
+    window: MainWindow, fake_engine: FakeEngine, qtbot: QtBot, wait_idle: Wait
+) -> None:
+    def cancel_while_denoising() -> None:
+        fake_engine.steps, fake_engine.step_delay = 500, 0.02
+        send_text(qtbot, window, "slow")
+        qtbot.waitUntil(window.canvas.is_preview, timeout=5000)
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+        wait_idle(window.session)
+
+    cancel_while_denoising()  # nothing finished yet: an empty canvas
+    assert window.canvas.image() is None and not window.canvas.is_preview()
+    assert window.canvas.notice() == "The reply was cancelled."
+    assert not window.export_button.isEnabled()
+
+    fake_engine.steps, fake_engine.step_delay = 2, 0.001
+    send_text(qtbot, window, "quick")
+    wait_idle(window.session)
+    finished = window.current_image
+    assert finished is not None and window.canvas.notice() == ""
+    cancel_while_denoising()
+    assert window.current_image == finished and not window.canvas.is_preview()
+    image = window.canvas.image()
+    assert image is not None and image.width() == fake_engine.image_size
+    assert window.canvas.notice() == "The reply was cancelled."
+    assert window.export_button.isEnabled()
+
+
+def test_suggestions_fit_the_bundled_model_while_it_loads(
+    db: Database, qtbot: QtBot, fake_engine: FakeEngine
+) -> None:
+    from desktop.paths import BUNDLED_MODEL
+
+    AppSettings(model_dir=str(BUNDLED_MODEL)).save(db)
+    session = Session(db, engine_factory=lambda: fake_engine, verifier=lambda _p: [])
+    win = MainWindow(session)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert session.model_state == ModelState.NONE  # not even started
+        text = win.chat.empty_label.text()
+        assert "wegen-tiny" in text and "a large red circle at the top left" in text
+        assert "fox" not in text
+    finally:
+        session.shutdown()
+
+
+def test_suggestions_for_an_unknown_model_fit_any_model(
+    window: MainWindow, model_dir: Path, qtbot: QtBot
+) -> None:
+    texts: dict[str, str] = {}
+    window.session.model_changed.connect(
+        lambda: texts.setdefault(window.session.model_state, window.chat.empty_label.text())
+    )
+    window.session.load_model()  # the fake folder's config.json names no model
+    qtbot.waitUntil(lambda: ModelState.READY in texts, timeout=5000)
+    loading = texts[ModelState.LOADING]
+    assert "fox" not in loading and "a large red circle at the top left" in loading
+
+
+def test_export_suggests_a_name_from_the_prompt(
+    window: MainWindow, qtbot: QtBot, wait_idle: Wait, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    send_text(qtbot, window, "A large red circle, at the top left!")
+    wait_idle(window.session)
+    offered: list[str] = []
+
+    def dialog(_parent, _title, start, _filter):  # type: ignore[no-untyped-def]
+        offered.append(start)
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    window.export_current_image()
+    window.export_current_conversation()
+    assert Path(offered[0]).name == "a-large-red-circle-at-the-top-left.png"
+    assert Path(offered[1]).name == "a-large-red-circle-at-the-top-left.zip"
+
+
+def test_the_about_box_names_the_version_and_where_the_licences_are(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from desktop.about_dialog import AboutDialog
+    from desktop.job import APP_VERSION
+
+    dialog = AboutDialog("wegen-tiny", window)
+    qtbot.addWidget(dialog)
+    text = dialog.findChild(QLabel, "aboutHeader").text() + dialog.licences.toPlainText()
+    assert APP_VERSION in text and "Apache License 2.0" in text
+    assert "LICENSE file" not in text
+    assert "resources/models/wegen-tiny/README.md" in text
+
+
+def test_an_attachment_of_extreme_aspect_gets_a_thumbnail(
+    window: MainWindow, tmp_path: Path, qtbot: QtBot, wait_idle: Wait
+) -> None:
+    Image.new("RGB", (2048, 10), "teal").save(tmp_path / "strip.png")
+    Image.new("RGB", (10, 2048), "teal").save(tmp_path / "pole.png")
+    assert window.drop_mime(_urls(tmp_path / "strip.png", tmp_path / "pole.png")) == []
+    for chip in window.composer.chips:
+        pixmap = chip.thumbnail.pixmap()
+        assert not pixmap.isNull() and min(pixmap.width(), pixmap.height()) >= 1
+    send_text(qtbot, window, "describe these")
+    wait_idle(window.session)
+    user = next(iter(window.chat.turns.values()))
+    assert len(user.thumbnails) == 2
+    for button in user.thumbnails:
+        assert not button.icon().isNull()
+        assert min(button.iconSize().width(), button.iconSize().height()) >= 1
