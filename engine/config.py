@@ -93,7 +93,7 @@ class VisionConfig:
     # wegen-tiny only (EVA-CLIP embeds each patch linearly): the patch embedding as 3x3 stride-2
     # convolutions of these widths (log2(patch_size) of them), then a 1x1 one to ``width``. With
     # stage 0's token head, a tower trained from scratch on little data learns shape sooner with
-    # it (training/shape_learning.py, the wegen-tiny model card).
+    # it (training/checks/shape_learning.py, the wegen-tiny model card).
     conv_stem: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -334,8 +334,8 @@ def wegen_tiny() -> WeGenConfig:
             spatial_context=True,
         ),
         # 16 latent channels (SDXL: 4; with 4 the patterns were lost). Even so, this small VAE
-        # reads back only half the patterns and caps every image metric (check_decoder
-        # --ceilings; check_vae_fit): one that compresses less (wegen-tiny-vae4x) is next
+        # reads back only half the patterns and caps every image metric (training.checks.decoder
+        # --ceilings, training.checks.vae_fit); training.fit_vae trains the candidates after it
         vae=VAEConfig(block_out_channels=(32, 64, 64, 64), layers_per_block=1, latent_channels=16),
         decoder=DecoderConfig(image_size=128, default_steps=20, default_guidance=3.0),
         # v-prediction (SDXL: epsilon): a small, briefly trained UNet places objects better
@@ -344,21 +344,9 @@ def wegen_tiny() -> WeGenConfig:
     )
 
 
-def wegen_tiny_vae4x() -> WeGenConfig:
-    """wegen-tiny with a VAE that downsamples 4x, not 8x: 32x32x16 latents at 128 px, so a small
-    object spans 4x4 latent positions instead of 2x2. The candidate for lifting the VAE ceilings
-    (the bundled VAE loses patterns and sizes even on scenes it is fitted to); its autoencoder
-    costs about as much as wegen-tiny's, its UNet works on 4x the positions. Trained from the
-    bundled model by ``WEGEN_PRESET=wegen-tiny-vae4x bash training/train_decoder_gpu.sh``."""
-    tiny = wegen_tiny()
-    vae = dataclasses.replace(tiny.vae, block_out_channels=(32, 64, 128))
-    return tiny.replace(name="wegen-tiny-vae4x", vae=vae)
-
-
 PRESETS: dict[str, typing.Callable[[], WeGenConfig]] = {
     "wegen-7b": wegen_7b,
     "wegen-tiny": wegen_tiny,
-    "wegen-tiny-vae4x": wegen_tiny_vae4x,
 }
 
 

@@ -135,20 +135,20 @@ def load(out: Path) -> WeGenModel:
 def train(model: WeGenModel, out: Path, args: argparse.Namespace, probe: RoundTripProbe) -> None:
     size = model.config.decoder.image_size
     vae: AutoencoderKL = model.decoder.vae
-    log = (out / "log.jsonl").open("a")
 
     def record(row: dict[str, object]) -> None:
         print(json.dumps(row), flush=True)
-        log.write(json.dumps(row) + "\n")
-        log.flush()
+        with (out / "log.jsonl").open("a") as log:
+            log.write(json.dumps(row) + "\n")
 
     objective = VAEObjective(vae, sample_posterior=False)
     optimiser = torch.optim.AdamW(vae.parameters(), args.lr)
-    start, last_check, step = time.perf_counter(), time.perf_counter(), args.first_step
-    seconds = 60 * args.minutes
+    step = args.first_step
     record({"step": step, "minutes": 0.0, **probe()})
+    start = last_check = time.perf_counter()
+    seconds = 60 * args.minutes
     vae.train()
-    while (elapsed := time.perf_counter() - start) < seconds:
+    while (elapsed := time.perf_counter() - start) < seconds and step < args.max_steps:
         objective.sample_posterior = elapsed > (1 - args.sample_share) * seconds
         # constant, then linearly down to a tenth over the last ``decay_share`` of the time
         left = (seconds - elapsed) / (args.decay_share * seconds) if args.decay_share else 1.0
@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     ap.add_argument("--ceilings-only", action="store_true", help="score the saved run and stop")
     ap.add_argument("--minutes", type=float, default=30.0, help="training time")
+    ap.add_argument("--max-steps", type=int, default=10**9, help="stop after this many steps")
     ap.add_argument("--every", type=float, default=5.0, help="minutes between probes and saves")
     ap.add_argument(
         "--sample-share",

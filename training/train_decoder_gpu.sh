@@ -13,10 +13,12 @@
 # Compare text-to-image and editing with `wegen-eval ... --n 48 --seed 1` on both folders and
 # `python -m training.checks.compare_reports` before bundling anything.
 #
-# WEGEN_PRESET picks the architecture (default wegen-tiny). A preset with another VAE, such as
-# wegen-tiny-vae4x (4x downsampling: the VAE ceilings suggest the 8x one cannot keep patterns and
-# sizes), starts afresh the VAE tensors whose shape changed and keeps every other tensor; the
-# UNet then learns the new VAE's latents.
+# WEGEN_PRESET picks the architecture (default wegen-tiny; a preset of engine.config or
+# training.presets, or a config.json). A preset with another VAE, such as wegen-tiny-vae4x,
+# starts afresh the VAE tensors whose shape changed and keeps every other tensor; the UNet then
+# learns the new VAE's latents.
+# WEGEN_VAE=RUN takes a finished `python -m training.fit_vae` run instead (gate 1: its
+# architecture, its autoencoder and its latent scale), and retrains the UNet alone on its latents.
 # Other knobs: WEGEN_PLAN (default gpu_decoder), WEGEN_CHECK_N (48), WEGEN_ALLOW_CPU=1.
 set -euo pipefail
 run=${1:?run folder}
@@ -27,9 +29,16 @@ export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 if [ "${WEGEN_ALLOW_CPU:-}" != 1 ]; then
     python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name())"
 fi
-python3 -m training.warm_start --out "$run" --base "$base" --done vision,mllm,sft \
-    --preset "${WEGEN_PRESET:-wegen-tiny}"
+if [ -n "${WEGEN_VAE:-}" ]; then
+    python3 -m training.warm_start --out "$run" --base "$base" --preset "$WEGEN_VAE" \
+        --take "decoder.vae.=$WEGEN_VAE" --done vision,vae,mllm,sft
+    stages=unet
+else
+    python3 -m training.warm_start --out "$run" --base "$base" --done vision,mllm,sft \
+        --preset "${WEGEN_PRESET:-wegen-tiny}"
+    stages=vae,unet
+fi
 python3 -m training.reproduce --plan "${WEGEN_PLAN:-gpu_decoder}" --minutes "$minutes" \
-    --out "$run" --export "$model" --stages vae,unet
+    --out "$run" --export "$model" --stages "$stages"
 python3 -m training.checks.decoder --model "$model" --n "${WEGEN_CHECK_N:-48}" --ceilings | tee "$run/check_decoder.json"
 python3 -m training.checks.decoder --model "$base" --n "${WEGEN_CHECK_N:-48}" --ceilings > "$run/check_decoder_base.json"

@@ -9,7 +9,12 @@ The folder gets the preset's config, the base's tokenizer (the LLM's ids must no
 ``model.safetensors`` in which every tensor comes from the base, except those whose names start
 with a ``--take`` prefix, which come from that source. A tensor no source holds in the preset's
 shape starts from the preset's initialisation, and is listed. ``--done`` marks stages finished
-(reproduce skips them): a kept autoencoder also keeps the base's latent scale.
+(reproduce skips them): a kept autoencoder also keeps the latent scale of the folder its tensors
+come from. ``--preset`` names a preset (``training.presets`` too) or a config.json; a new
+autoencoder from ``training.fit_vae`` goes into a model with
+
+    python -m training.warm_start --out runs/dec --base resources/models/wegen-tiny \
+        --preset runs/vae --take decoder.vae.=runs/vae --done vision,vae,mllm,sft
 
 A source is a model folder (possibly sharded) or a run folder (``model.safetensors``).
 """
@@ -26,12 +31,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from engine.config import WeGenConfig, preset
+from engine.config import WeGenConfig
 from engine.errors import ModelFolderError
 from engine.folder import CONFIG, TOKENIZER, WEIGHTS, weight_files
 from engine.model import WeGenModel
 from training.config import STAGES
 from training.loop import stage_done
+from training.presets import architecture
+
+VAE_PREFIX = "decoder.vae."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,11 +82,14 @@ def warm_start(
             raise ValueError(f"no folder {folder}: give a model folder or a run folder")
     if not (base / TOKENIZER).is_file():
         raise ValueError(f"{base} has no {TOKENIZER}: the base must be a model or run folder")
-    config = config or preset("wegen-tiny")
-    if "vae" in done:  # the kept autoencoder's latents keep their scale
-        base_vae = WeGenConfig.load(base / CONFIG).vae
+    config = config or architecture("wegen-tiny")
+    if "vae" in done:  # the kept autoencoder's latents keep the scale of the folder it is from
+        vae_folder = source_of(VAE_PREFIX, base, take)
+        if not (vae_folder / CONFIG).is_file():
+            raise ValueError(f"{vae_folder} has no {CONFIG}: the kept VAE's latent scale is in it")
+        kept_vae = WeGenConfig.load(vae_folder / CONFIG).vae
         config = config.replace(
-            vae=dataclasses.replace(config.vae, scaling_factor=base_vae.scaling_factor)
+            vae=dataclasses.replace(config.vae, scaling_factor=kept_vae.scaling_factor)
         )
     with torch.device("meta"):
         expected = {k: (v.shape, v.dtype) for k, v in WeGenModel(config).state_dict().items()}
@@ -137,7 +148,11 @@ def main(argv: list[str] | None = None) -> None:
         help="PREFIX=FOLDER: tensors whose names start with PREFIX come from FOLDER (repeatable)",
     )
     ap.add_argument("--done", default="", help="comma-separated stages to mark finished")
-    ap.add_argument("--preset", default="wegen-tiny", help="the architecture (a config preset)")
+    ap.add_argument(
+        "--preset",
+        default="wegen-tiny",
+        help="the architecture: a preset (training.presets too) or a config.json or its folder",
+    )
     ap.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     args = ap.parse_args(argv)
     try:
@@ -146,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
             Path(args.base),
             args.take,
             tuple(s for s in args.done.split(",") if s),
-            preset(args.preset),
+            architecture(args.preset),
             getattr(torch, args.dtype),
         )
     except (ValueError, ModelFolderError) as e:

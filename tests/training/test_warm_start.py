@@ -82,7 +82,7 @@ def test_refuses_to_overwrite_a_run_and_names_bad_input(tmp_path, tower, capsys)
 
 
 def test_a_preset_with_a_less_compressing_vae_keeps_everything_else(tmp_path):
-    from engine.config import wegen_tiny_vae4x
+    from training.presets import wegen_tiny_vae4x
 
     config = wegen_tiny_vae4x()
     assert config.vae.downsample == 4 and config.latent_size == 32
@@ -101,3 +101,33 @@ def test_a_preset_with_a_less_compressing_vae_keeps_everything_else(tmp_path):
         latents = model.decoder.encode_pixels(torch.rand(1, 3, 128, 128))
         assert latents.shape == (1, 16, 32, 32)
         assert model.decoder.decode_latents(latents).shape == (1, 3, 128, 128)
+
+
+def test_an_autoencoder_from_fit_vae_goes_into_a_model_with_its_scale(tmp_path):
+    from training import fit_vae
+
+    vae_run = tmp_path / "vae"
+    fit_vae.main(["--out", str(vae_run), "--candidate", "4x16-w64", "--max-steps", "2",
+                  "--probe-n", "2", "--ceilings-n", "0", "--batch", "4"])  # fmt: skip
+    log = [json.loads(line) for line in (vae_run / "log.jsonl").read_text().splitlines()]
+    assert log[0]["step"] == 0 and log[-1]["step"] == 2 and "scaling_factor" in log[-1]
+    trained = load_file(vae_run / "model.safetensors")
+    assert trained and all(k.startswith("decoder.vae.") for k in trained)
+
+    main(["--out", str(tmp_path / "run"), "--base", str(BUNDLED_DIR), "--preset", str(vae_run),
+          "--take", f"decoder.vae.={vae_run}", "--done", "vision,vae,mllm,sft"])  # fmt: skip
+    config = WeGenConfig.load(tmp_path / "run" / "config.json")
+    assert config.vae == WeGenConfig.load(vae_run / "config.json").vae
+    assert config.vae.scaling_factor == log[-1]["scaling_factor"]
+    assert config.vae.downsample == 4 and not config.vae.mid_block_attention
+    state = load_file(tmp_path / "run" / "model.safetensors")
+    base = load_file(BUNDLED_DIR / "model.safetensors")
+    assert all(torch.equal(state[k], v.float()) for k, v in trained.items())
+    assert torch.equal(
+        state["llm.model.embed_tokens.weight"], base["llm.model.embed_tokens.weight"].float()
+    )
+    model = WeGenModel(config).eval()
+    model.load_state_dict(state)  # the UNet's input grew to the new latents: it starts afresh
+    with torch.no_grad():
+        latents = model.decoder.encode_pixels(torch.rand(1, 3, 128, 128))
+        assert latents.shape == (1, 16, 32, 32)
