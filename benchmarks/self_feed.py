@@ -21,9 +21,9 @@ import time
 import torch
 
 from engine.bundled import BUNDLED_DIR
-from training.check_decoder import load_with_tokenizer
+from training.checks.decoder import load_with_tokenizer
 from training.config import plan
-from training.stage2_mllm import (
+from training.stages.mllm import (
     MLLMObjective,
     host_mllm_batch,
     make_mllm_batch,
