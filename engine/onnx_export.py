@@ -97,11 +97,13 @@ def export_onnx(
             report(i + 1, total, f"exporting {name}")
             spec = specs[name]
             export_graph(spec, staging / spec.file, opset)
-            if quantize and name in QUANTIZED_GRAPHS:
-                quantize_int8(staging / spec.file)
             graphs[name] = describe_graph(staging, spec.file)
         shutil.copyfile(model_dir / TORCH_TOKENIZER, staging / TOKENIZER)
-        write_config(staging, model, graphs, precision, quantize, opset, model_dir, source_hash)
+        write_config(staging, model, graphs, precision, None, opset, model_dir, source_hash)
+        if quantize:
+            report(len(GRAPHS), total, "quantizing to int8")
+            quantize_folder(staging)
+        staging.chmod(0o755)
         if out_dir.exists():
             out_dir.rmdir()
         staging.replace(out_dir)
@@ -143,6 +145,20 @@ def quantize_int8(path: Path) -> None:
     data = path.with_name(path.name + ".data")
     data.unlink(missing_ok=True)
     tmp.replace(path)
+
+
+def quantize_folder(folder: Path) -> None:
+    """Quantize an fp32 ONNX model folder's LLM and UNet weights to int8, in place."""
+    path = folder / CONFIG
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data["precision"] != "fp32" or data.get("quantize"):
+        raise ValueError(f"{folder} is not an unquantized fp32 export")
+    for name in QUANTIZED_GRAPHS:
+        file = f"{name}.onnx"
+        quantize_int8(folder / file)
+        data["graphs"][name] = describe_graph(folder, file)
+    data["quantize"] = "int8"
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
 def describe_graph(folder: Path, file: str) -> dict[str, Any]:
@@ -205,6 +221,7 @@ def _quiet() -> Any:
         contextlib.redirect_stdout(io.StringIO()),
         _logging_level("onnxscript", logging.ERROR),
         _logging_level("torch.onnx", logging.ERROR),
+        _logging_level("", logging.ERROR),  # onnxruntime.quantization logs to the root logger
     ):
         warnings.simplefilter("ignore")
         yield

@@ -25,7 +25,7 @@ from engine.chat_engine import WeGenEngine
 from engine.errors import ModelFolderError, RuntimeChoiceError
 from engine.folder import load_model_folder
 from engine.generate import LoopOptions, Prompt, generate
-from engine.onnx_export import export_graph, export_onnx
+from engine.onnx_export import export_graph, export_onnx, quantize_folder
 from engine.onnx_folder import (
     FORMAT,
     GRAPHS,
@@ -36,7 +36,7 @@ from engine.onnx_folder import (
     verify_onnx_folder,
 )
 from engine.onnx_graphs import graph_specs
-from engine.onnx_runtime import load_onnx_folder
+from engine.onnx_runtime import cache_root, load_onnx, load_onnx_folder
 from engine.prompt import encode_conversation
 from engine.runtime import Runtime, select_runtime
 from engine.template import ImageRole, Role, TemplateTurn
@@ -201,7 +201,7 @@ def test_chat_turns_match_eager(engines, task, roles, strength):
         api.Turn.user("a small blue star in the centre", *parts),
         task=task,
         settings=api.GenerationSettings(
-            seed=5, steps=4, max_new_tokens=8, guidance=3.0, denoise_strength=strength
+            seed=5, steps=2, max_new_tokens=8, guidance=3.0, denoise_strength=strength
         ),
     )
     want, got = run(eager, request), run(onnx, request)
@@ -228,6 +228,40 @@ def test_model_info_names_the_backend(engines):
     _, onnx = engines
     assert onnx.info.backend == "onnx" and onnx.info.device == "cpu"
     assert onnx.info.parameters == engines[0].info.parameters
+
+
+def test_int8_folder_runs_close_to_fp32(onnx_dir, engines, tmp_path):
+    int8 = shutil.copytree(onnx_dir, tmp_path / "int8")
+    quantize_folder(int8)
+    found = read_onnx_folder(int8)
+    assert found.quantize == "int8" and verify_onnx_folder(int8) == []
+    sizes = {
+        name: (onnx_dir / f"{name}.onnx").stat().st_size / (int8 / f"{name}.onnx").stat().st_size
+        for name in ("llm_decode", "unet")
+    }
+    assert all(ratio > 2.5 for ratio in sizes.values()), sizes  # int8 weights: about 4x smaller
+    engine = WeGenEngine()
+    engine.load(str(int8), api.RuntimeRequest(device="cpu", precision="fp32", backend="onnx"))
+    request = api.Request(
+        api.Turn.user("a large red circle at the top left"),
+        task=api.Task.GENERATE,
+        settings=api.GenerationSettings(seed=0, steps=3, max_new_tokens=4),
+    )
+    (want,), (got,) = (
+        run(engines[1], request)[-1].reply.images,
+        run(engine, request)[-1].reply.images,
+    )
+    assert psnr(want.image, got.image) > 30  # close, not equal: measured 41-46 dB at 20 steps
+
+
+def test_pytorch_folder_reuses_its_cached_export(onnx_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WEGEN_CACHE", str(tmp_path))
+    cached = cache_root() / f"{source_sha256(BUNDLED_DIR)[:24]}-fp32"
+    shutil.copytree(onnx_dir, cached)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in cached.iterdir())
+    model, _ = load_onnx(BUNDLED_DIR, ONNX_RUNTIME)
+    assert model.folder.path == cached
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in cached.iterdir()) == before
 
 
 # --- bad folders and impossible choices ------------------------------------------------------------
