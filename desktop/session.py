@@ -110,8 +110,11 @@ class Session(QObject):
         self.worker.start()
         self.load_model()
 
-    def shutdown(self) -> None:
-        self.worker.shutdown()
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel the running reply and stop the worker; whether it stopped within
+        ``timeout_ms``. Queued replies stay queued in the database and show as interrupted
+        (with Retry) next time."""
+        return self.worker.shutdown(timeout_ms)
 
     def load_model(self, settings: AppSettings | None = None) -> None:
         if settings is not None:

@@ -51,6 +51,10 @@ from desktop.theme import apply_theme
 from engine.bundled import BUNDLED_NAME
 from engine.errors import ImageInputError
 
+#: how long closing waits for the engine to stop: a reply stops at its next step; a model
+#: load cannot be cancelled, and the app exits without waiting for it (see desktop.main)
+QUIT_WAIT_MS = 2000
+
 
 class MainWindow(QMainWindow):
     #: once, just after the window first painted (the app loads the model from then on)
@@ -614,7 +618,8 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
                 return
-        self.session.shutdown()
+        self.hide()  # gone at once; the worker stops behind it
+        self.session.shutdown(QUIT_WAIT_MS)
         event.accept()
 
 

@@ -129,14 +129,17 @@ class EngineWorker(QThread):
         with self._lock:
             return self._current[0].request_id if self._current else None
 
-    def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Cancel the running job, stop the thread and wait for it."""
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel the running job, stop the thread and wait for it up to ``timeout_ms``; whether
+        it stopped (a model load cannot be cancelled: it ends when the load does)."""
         with self._lock:
             if self._current:
                 self._current[1].set()
         self.queue.put_command(Stop())
         if self.isRunning() and not self.wait(timeout_ms):
-            log.error("the engine did not stop within %d ms", timeout_ms)
+            log.warning("the engine did not stop within %d ms", timeout_ms)
+            return False
+        return True
 
     # --- the worker thread ----------------------------------------------------------------
     def run(self) -> None:

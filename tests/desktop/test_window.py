@@ -653,3 +653,25 @@ def test_an_attachment_of_extreme_aspect_gets_a_thumbnail(
     for button in user.thumbnails:
         assert not button.icon().isNull()
         assert min(button.iconSize().width(), button.iconSize().height()) >= 1
+
+
+def test_quit_cancels_the_running_reply_and_stops_the_worker(
+    window: MainWindow, fake_engine: FakeEngine, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    fake_engine.steps, fake_engine.step_delay = 100_000, 0.01
+    send_text(qtbot, window, "a reply that would take half an hour")
+    qtbot.waitUntil(window.canvas.is_preview, timeout=5000)
+    asked: list[str] = []
+
+    def question(_parent, _title, text):  # type: ignore[no-untyped-def]
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    window.close()
+    assert asked and "Quit anyway" in asked[0]
+    assert not window.isVisible()
+    assert window.session.worker.isFinished()  # joined: the reply stopped at its next step
+    assert not fake_engine.running.is_set()
