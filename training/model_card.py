@@ -182,10 +182,15 @@ def card(
     if report is not None:
         lines += evaluation_lines(report)
     lines += [
-        "## Limits",
+        "## How to reproduce",
         "",
-        "It has only seen the shapes world: anything else comes out as shapes. Small model, "
-        "short training: see the evaluation for what it does and does not do well.",
+        "```bash",
+        command,
+        f"wegen-eval --model {model_dir} --out report.json   # the evaluation",
+        "```",
+        "",
+        "`docs/training.md` describes the plans and the checks; `training/NOTES.md` keeps the "
+        "history of the runs.",
         "",
     ]
     return "\n".join(lines)
@@ -205,6 +210,13 @@ def model_lines(model_dir: Path) -> list[str]:
         "only the shapes world: coloured, patterned geometric shapes on plain or gradient "
         "backgrounds in four drawing styles.",
         "",
+        "## Intended use and limits",
+        "",
+        "For trying the app, the CLI and every task offline on any machine, and as the model the "
+        "tests and benchmarks run. It has only seen the shapes world: anything else comes out as "
+        "shapes. Small model, short training: the evaluation says what it does and does not do "
+        "well.",
+        "",
         "## Architecture",
         "",
         f"- LLM: Llama, {config.llm.num_layers} layers, width {config.llm.hidden_size}, "
@@ -222,7 +234,7 @@ def model_lines(model_dir: Path) -> list[str]:
         f"{config.decoder.default_guidance}",
         f"- weights: {weights / 1e6:.1f} MB (float16 safetensors)",
         "",
-        "## Data",
+        "## Training data",
         "",
         "Scenes of 1–4 objects (6 shapes, 8 colours, 3 sizes, a 3×3 grid of positions, 4 patterns), "
         "6 backgrounds and 4 drawing styles, rendered on the fly from seeds, with captions from "
@@ -238,7 +250,7 @@ def model_lines(model_dir: Path) -> list[str]:
 
 def training_lines(runs: Sequence[Path], command: str, history: str | None) -> list[str]:
     """The card's training section: each run's stages, their final losses and wall times."""
-    lines = ["## Training", "", "```bash", command, "```", ""]
+    lines = ["## Training procedure", "", "```bash", command, "```", ""]
     if history:
         lines += [history.strip(), ""]
     lines += [

@@ -34,7 +34,13 @@ def test_bundled_model_is_a_valid_small_wegen_tiny():
 
 def test_bundled_model_card_has_training_and_evaluation():
     text = (BUNDLED_DIR / "README.md").read_text(encoding="utf-8")
-    for heading in ("## Training", "## Evaluation", "## Limits"):
+    for heading in (
+        "## Intended use and limits",
+        "## Training data",
+        "## Training procedure",
+        "## Evaluation",
+        "## How to reproduce",
+    ):
         assert heading in text
     assert "| t2i_single |" in text and "| psr_diversity_ratio |" in text
 
