@@ -370,6 +370,10 @@ class Database:
     def image_path(self, image: ImageRecord) -> Path:
         return self.data_dir / image.path
 
+    def image_files(self) -> set[str]:
+        """Every image file the database refers to (paths relative to the data folder)."""
+        return {row[0] for row in self._db.execute("SELECT path FROM images")}
+
     @staticmethod
     def _image(row: sqlite3.Row) -> ImageRecord:
         data = _known(ImageRecord, row)

@@ -27,6 +27,7 @@ from desktop.i18n import tr
 from desktop.job import ImageSpec, Job, TurnSpec
 from desktop.job_queue import JobQueue, LoadModel, VerifyFolder
 from desktop.model_folder import verify_model_folder
+from desktop.orphans import DataFolderLock, remove_orphans
 from desktop.png_metadata import copy_file_atomic, save_png_atomic
 from desktop.qt_images import pil_to_qimage
 from desktop.worker import (
@@ -103,6 +104,10 @@ class Session(QObject):
         self._streamed: dict[int, str] = {}  # turn id -> text so far
         self._running: str | None = None
         self.interrupted = db.recover_interrupted()
+        # the only WeGen on this data folder: nothing else is writing files there, so the
+        # leftovers of a crash can go (before the worker writes anything)
+        self.folder_lock = DataFolderLock(db.data_dir)
+        self.removed_files = remove_orphans(db) if self.folder_lock.acquire() else []
 
     # --- lifetime -------------------------------------------------------------------------
     def start(self) -> None:
@@ -114,7 +119,10 @@ class Session(QObject):
         """Cancel the running reply and stop the worker; whether it stopped within
         ``timeout_ms``. Queued replies stay queued in the database and show as interrupted
         (with Retry) next time."""
-        return self.worker.shutdown(timeout_ms)
+        stopped = self.worker.shutdown(timeout_ms)
+        if stopped:
+            self.folder_lock.release()  # else the process ends soon, which releases it
+        return stopped
 
     def load_model(self, settings: AppSettings | None = None) -> None:
         if settings is not None:
