@@ -3,6 +3,7 @@ the missing or wrong file; device, precision, backend and memory mode; the theme
 
 from __future__ import annotations
 
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -182,6 +183,32 @@ class SettingsDialog(QDialog):
         self.verify_result.style().unpolish(self.verify_result)
         self.verify_result.style().polish(self.verify_result)
         self.verify_result.setVisible(True)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Make room for the whole verification message. A word-wrapped label's height depends
+        on its width, which a dialog's minimum size does not follow: without this the box kept
+        the height of its first text and cut the first and last lines of a longer one."""
+        widget: QWidget | None = self.verify_result
+        while widget is not None:  # each layout up to here caches the label's old height
+            widget.updateGeometry()
+            inner = widget.layout()
+            if inner is not None:
+                inner.invalidate()
+            widget = None if widget is self else widget.parentWidget()
+        layout = self.layout()
+        assert layout is not None
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > 0:
+            self.setMinimumHeight(needed)
+            if self.height() < needed:
+                self.resize(self.width(), needed)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_height()  # narrower: the message wraps into more lines
 
     def chosen(self) -> AppSettings:
         return self.session.settings.replace(

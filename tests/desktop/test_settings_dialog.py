@@ -93,3 +93,42 @@ def test_engine_verification_of_a_real_folder(tmp_path: Path) -> None:
     [problem] = verify_model_folder(folder)
     assert "tokenizer.json" in problem
     assert QDialog  # the dialog shows these strings as they are
+
+
+def test_a_long_verification_error_is_shown_whole(
+    window: MainWindow, tmp_path: Path, qtbot: QtBot
+) -> None:
+    """The red box grows with its text: no first or last line cut off (as with the theme's
+    padding and a word-wrapped label in a dialog that was already laid out)."""
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.theme import apply_theme
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    apply_theme(app, "light")
+    try:
+        folder = tmp_path / ("a-folder-with-a-rather-long-name-" * 3)
+        folder.mkdir()
+        dialog = window.open_settings()
+        qtbot.addWidget(dialog)
+        qtbot.waitExposed(dialog)
+        dialog.other.setChecked(True)
+        dialog.folder.setText(str(folder))
+        with qtbot.waitSignal(window.session.folder_verified, timeout=5000):
+            dialog.verify()
+        label = dialog.verify_result
+        assert label.property("kind") == "error" and label.text().count("•") == 3
+
+        def fits() -> bool:
+            needed = label.heightForWidth(label.width())
+            return (
+                label.isVisible()
+                and label.height() >= needed
+                and dialog.height() >= (dialog.layout().totalHeightForWidth(dialog.width()))
+            )
+
+        qtbot.waitUntil(fits, timeout=3000)
+        dialog.reject()
+    finally:
+        app.setStyleSheet("")
