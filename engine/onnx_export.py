@@ -7,8 +7,8 @@ the wrapper modules of engine/onnx_graphs.py, then loaded once in onnxruntime to
 and outputs. The folder is written beside ``OUT_DIR`` and renamed into place at the end: an export
 that fails or is interrupted leaves no half-written folder behind.
 
-``--precision fp16`` exports the LLM, vision tower and UNet in float16 (the VAE stays float32
-when the config says ``force_upcast``); it is meant for GPUs. ``--quantize int8`` quantizes the
+``--precision fp16`` converts the exported graphs to float16 (the VAE stays float32 when the config
+says ``force_upcast``; inputs and outputs stay float32); it is meant for GPUs. ``--quantize int8`` quantizes the
 LLM and UNet weights to int8 (onnxruntime's dynamic quantization): smaller, and on some CPUs
 faster, at a cost in quality to measure with wegen-eval.
 """
@@ -31,7 +31,7 @@ import torch
 
 from engine.folder import CONFIG as TORCH_CONFIG
 from engine.folder import TOKENIZER as TORCH_TOKENIZER
-from engine.folder import load_model_folder, place
+from engine.folder import load_model_folder
 from engine.model import WeGenModel
 from engine.onnx_folder import (
     CONFIG,
@@ -45,7 +45,7 @@ from engine.onnx_folder import (
     source_sha256,
 )
 from engine.onnx_graphs import GraphSpec, graph_specs
-from engine.runtime import PRECISIONS, Runtime
+from engine.runtime import Runtime
 
 DEFAULT_OPSET = 18
 #: graphs over this many bytes of weights keep them in a separate ``.onnx.data`` file (protobuf
@@ -85,14 +85,11 @@ def export_onnx(
     report(0, total, "reading the model")
     source_hash = source_sha256(model_dir)
     model, _ = load_model_folder(model_dir, Runtime(torch.device("cpu"), torch.float32))
-    dtype = PRECISIONS[precision]
-    if dtype != torch.float32:
-        model = place(model, Runtime(torch.device("cpu"), dtype))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         graphs: dict[str, dict[str, Any]] = {}
-        specs = {s.name: s for s in graph_specs(model, dtype)}
+        specs = {s.name: s for s in graph_specs(model)}
         for i, name in enumerate(GRAPHS):
             report(i + 1, total, f"exporting {name}")
             spec = specs[name]
@@ -103,6 +100,9 @@ def export_onnx(
         if quantize:
             report(len(GRAPHS), total, "quantizing to int8")
             quantize_folder(staging)
+        if precision == "fp16":
+            report(len(GRAPHS), total, "converting to fp16")
+            fp16_folder(staging)
         staging.chmod(0o755)
         if out_dir.exists():
             out_dir.rmdir()
@@ -158,6 +158,38 @@ def quantize_folder(folder: Path) -> None:
         quantize_int8(folder / file)
         data["graphs"][name] = describe_graph(folder, file)
     data["quantize"] = "int8"
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def fp16_folder(folder: Path) -> None:
+    """Convert an fp32 ONNX model folder's weights and arithmetic to float16, in place.
+
+    The graphs keep float32 inputs and outputs (the turn loop's tensors stay float32). The VAE
+    stays float32 when the config says ``force_upcast`` (the SDXL VAE overflows in float16).
+    Converting the exported fp32 graph, rather than exporting a float16 module, avoids the
+    exporter's missing casts where PyTorch promotes mixed float16/float32 operands (the UNet's
+    added time embedding).
+    """
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    path = folder / CONFIG
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data["precision"] != "fp32" or data.get("quantize"):
+        raise ValueError(f"{folder} is not an unquantized fp32 export")
+    keep = ("vae_decoder", "vae_encoder") if data["model"]["vae"]["force_upcast"] else ()
+    for name in GRAPHS:
+        if name in keep:
+            continue
+        file = folder / f"{name}.onnx"
+        with _quiet():
+            converted = convert_float_to_float16(onnx.load(str(file)), keep_io_types=True)
+        external = file.with_name(file.name + ".data")
+        large = external.exists()
+        external.unlink(missing_ok=True)
+        onnx.save(converted, str(file), save_as_external_data=large, location=external.name)
+        data["graphs"][name] = describe_graph(folder, file.name)
+    data["precision"] = "fp16"
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 

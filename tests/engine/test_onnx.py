@@ -25,7 +25,7 @@ from engine.chat_engine import WeGenEngine
 from engine.errors import ModelFolderError, RuntimeChoiceError
 from engine.folder import load_model_folder
 from engine.generate import LoopOptions, Prompt, generate
-from engine.onnx_export import export_graph, export_onnx, quantize_folder
+from engine.onnx_export import export_graph, export_onnx, fp16_folder, quantize_folder
 from engine.onnx_folder import (
     FORMAT,
     GRAPHS,
@@ -252,6 +252,24 @@ def test_int8_folder_runs_close_to_fp32(onnx_dir, engines, tmp_path):
         run(engine, request)[-1].reply.images,
     )
     assert psnr(want.image, got.image) > 30  # close, not equal: measured 41-46 dB at 20 steps
+
+
+def test_fp16_folder_keeps_float32_io_and_stays_close(onnx_dir, onnx_model, tmp_path):
+    half = shutil.copytree(onnx_dir, tmp_path / "fp16")
+    fp16_folder(half)
+    found = read_onnx_folder(half)
+    assert found.precision == "fp16" and verify_onnx_folder(half) == []
+    assert found.graphs["unet"].inputs[0]["type"] == "tensor(float)"  # the loop stays float32
+    assert (half / "unet.onnx").stat().st_size < 0.6 * (onnx_dir / "unet.onnx").stat().st_size
+    # meant for GPUs; the CPU provider runs it too, which is enough to check the numbers
+    runtime = Runtime(torch.device("cpu"), torch.float16, "onnx", onnx_device="cpu")
+    model, _ = load_onnx_folder(half, runtime)
+    pixels = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    features = onnx_model[0].vision(pixels)
+    assert relative_error(features, model.vision(pixels)) < 1e-2
+    latents = torch.randn(2, 16, 16, 16, generator=torch.Generator().manual_seed(1))
+    args = (latents, torch.tensor([900.0, 10.0]), features, torch.zeros(2, 6))
+    assert relative_error(onnx_model[0].decoder.forward(*args), model.decoder.forward(*args)) < 1e-2
 
 
 def test_pytorch_folder_reuses_its_cached_export(onnx_dir, tmp_path, monkeypatch):
