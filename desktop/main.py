@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 EXIT_NO_DISPLAY = 2
 EXIT_BAD_DATA = 3
 EXIT_MISSING_LIBRARIES = 4
+START_ANYWAY_MS = 3000  # load the model this long after start even if the window never painted
 
 
 def has_display() -> bool:
@@ -136,7 +137,18 @@ def main(argv: list[str] | None = None, engine_factory: Callable[[], Engine] | N
     follow_system(app, lambda: session.settings.theme)
 
     window = MainWindow(session)
-    window.first_painted.connect(session.start)  # the model loads behind the painted window
+    started = False
+
+    def start_engine() -> None:
+        nonlocal started
+        if not started:
+            started = True
+            session.start()
+
+    # the model loads behind the painted window (or after a while if it is not painted at
+    # all, e.g. started minimised)
+    window.first_painted.connect(start_engine)
+    QTimer.singleShot(START_ANYWAY_MS, start_engine)
     if args.report_start:
         report_start(window, session)
     window.show()

@@ -475,7 +475,7 @@ class MainWindow(QMainWindow):
             return
         record = self.current_image
         source = self.session.image_path(record)
-        prompt = str(record.metadata.get("prompt") or "") or record.source
+        prompt = str(record.metadata.get("prompt") or "") or Path(record.source).stem
         name = suggested_image_name(prompt, record.position, source.suffix or ".png")
         target, _ = QFileDialog.getSaveFileName(
             self,
