@@ -29,11 +29,20 @@ from desktop.attachment import Attachment
 from desktop.image_input import IMAGE_SUFFIXES
 from desktop.png_metadata import Recipe
 from desktop.qt_images import pil_to_qimage, qimage_to_pil, thumbnail
-from engine.api import GenerationSettings, ModelInfo
+from engine.api import (
+    DENOISE_STRENGTH_RANGE,
+    EMBEDDING_CFG_RANGE,
+    GUIDANCE_RANGE,
+    SEED_RANGE,
+    STEPS_RANGE,
+    GenerationSettings,
+    ModelInfo,
+    Range,
+)
 from engine.errors import ImageInputError
 from engine.template import ImageRole, Task
 
-MAX_SEED = 2**31 - 1
+MAX_SEED = int(SEED_RANGE.high)
 CHIP_THUMB = 40  # an attachment's thumbnail in the composer, in pixels
 
 
@@ -237,7 +246,7 @@ class Composer(QWidget):
         settings.setSpacing(6)
         settings.addWidget(QLabel(self.tr("Seed")))
         self.seed = QSpinBox()
-        self.seed.setRange(0, MAX_SEED)
+        self.seed.setRange(int(SEED_RANGE.low), MAX_SEED)
         self.seed.setValue(random.randint(0, MAX_SEED))
         self.seed.setToolTip(self.tr("The random seed. Lock it to repeat a result."))
         settings.addWidget(self.seed)
@@ -254,14 +263,13 @@ class Composer(QWidget):
         settings.addSpacing(10)
         settings.addWidget(QLabel(self.tr("Steps")))
         self.steps = QSpinBox()
-        self.steps.setRange(1, 200)
+        self.steps.setRange(int(STEPS_RANGE.low), int(STEPS_RANGE.high))
         self.steps.setValue(20)
         self.steps.setToolTip(self.tr("Denoising steps: more is slower and finer"))
         settings.addWidget(self.steps)
         settings.addWidget(QLabel(self.tr("Guidance")))
         self.guidance = _decimal_box(
-            1.0,
-            20.0,
+            GUIDANCE_RANGE,
             0.5,
             3.0,
             self.tr("How strongly the decoder follows the image tokens (1 = off)"),
@@ -269,13 +277,15 @@ class Composer(QWidget):
         settings.addWidget(self.guidance)
         settings.addWidget(QLabel(self.tr("Embedding CFG")))
         self.embedding_cfg = _decimal_box(
-            1.0, 10.0, 0.25, 1.0, self.tr("Guidance of the language model's image tokens (1 = off)")
+            EMBEDDING_CFG_RANGE,
+            0.25,
+            1.0,
+            self.tr("Guidance of the language model's image tokens (1 = off)"),
         )
         settings.addWidget(self.embedding_cfg)
         settings.addWidget(QLabel(self.tr("Redraw")))
         self.denoise_strength = _decimal_box(
-            0.05,
-            1.0,
+            DENOISE_STRENGTH_RANGE,
             0.05,
             1.0,
             self.tr(
@@ -462,10 +472,10 @@ class Composer(QWidget):
         self.notice.setVisible(bool(text))
 
 
-def _decimal_box(low: float, high: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
-    """A spin box for one decimal generation setting."""
+def _decimal_box(allowed: Range, step: float, value: float, tip: str) -> QDoubleSpinBox:
+    """A spin box for one decimal generation setting, over the range the engine accepts."""
     box = QDoubleSpinBox()
-    box.setRange(low, high)
+    box.setRange(allowed.low, allowed.high)
     box.setSingleStep(step)
     box.setValue(value)
     box.setToolTip(tip)

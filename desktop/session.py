@@ -41,6 +41,7 @@ from desktop.worker import (
     default_engine_factory,
 )
 from engine.api import (
+    SEED_RANGE,
     Cancelled,
     DenoiseStep,
     Engine,
@@ -56,7 +57,7 @@ from engine.template import ImageRole, Role, Task
 
 log = logging.getLogger(__name__)
 _CTX = "Session"
-MAX_SEED = 2**31 - 1
+MAX_SEED = int(SEED_RANGE.high)
 LAST_CONVERSATION_KEY = "last_conversation"  # the conversation open when the app closed
 TITLE_LENGTH = 48  # characters of the first request kept as a conversation's title
 
