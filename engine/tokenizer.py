@@ -58,7 +58,9 @@ class WeGenTokenizer:
         """Token ids of ``text``; special-token spellings in it stay plain text.
 
         A user typing ``<img>`` must not open an image: each such spelling is encoded as ``<``
-        followed by the rest, so it never matches the special token.
+        followed by the rest, so it never matches the special token. The template's plain-text
+        control strings (``[INST]``, ...) are ordinary text here; `engine.template.neutralise`
+        breaks typed ones before they reach this.
         """
         ids: list[int] = []
         start = 0

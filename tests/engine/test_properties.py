@@ -188,3 +188,16 @@ def test_no_text_speaks_the_chat_format(bundled_tokenizer, text):
 def test_torch_accepts_the_whole_seed_range():
     for seed in (0, 2**31 - 1):
         torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("size", [(2048, 10), (10, 2048), (1, 1)])
+def test_attachments_of_extreme_aspect_are_answered(bundled_engine, size):
+    part = api.ImagePart(Image.new("RGB", size, (200, 30, 30)), api.ImageRole.IMAGE)
+    request = api.Request(
+        api.Turn.user("what colour is it?", part),
+        settings=api.GenerationSettings(seed=1, max_new_tokens=4),
+        task=api.Task.DESCRIBE,
+    )
+    events: list[api.Event] = []
+    bundled_engine.run(request, events.append, None)
+    assert isinstance(events[-1], api.Finished), events[-1]
