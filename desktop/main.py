@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None, engine_factory: Callable[[], Engine] | N
     if args.quit_after is not None:
         QTimer.singleShot(args.quit_after, window.close)
     code = app.exec()
-    stopped = session.shutdown(QUIT_WAIT_MS)
+    stopped = session.shutdown(0 if window.closed else QUIT_WAIT_MS)  # closing waited already
     QCoreApplication.processEvents()  # what the worker reported last (a saved image) is kept
     db.close()
     if not stopped:

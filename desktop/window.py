@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self._sending = False  # inside send(): a conversation opened now is the one just made
         self._preview_turn: int | None = None  # the turn whose preview the canvas shows
         self._painted = False
+        self.closed = False  # the person closed the window (and it waited for the engine)
         self._last_export_folder: Path | None = None
         self.recent_images = RecentImages()
         self.setWindowTitle(self.tr("WeGen"))
@@ -620,6 +621,7 @@ class MainWindow(QMainWindow):
                 return
         self.hide()  # gone at once; the worker stops behind it
         self.session.shutdown(QUIT_WAIT_MS)
+        self.closed = True
         event.accept()
 
 
