@@ -115,6 +115,10 @@ class Range:
         note = f" ({self.note})" if self.note else ""
         return f"{kind} from {_number(self.low)} to {_number(self.high)}{note}"
 
+    def span(self) -> str:
+        """``"1..1000"``, for help texts."""
+        return f"{_number(self.low)}..{_number(self.high)}"
+
     def allows(self, value: object) -> bool:
         if isinstance(value, bool):
             return False

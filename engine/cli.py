@@ -62,8 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def settings(sp: argparse.ArgumentParser) -> None:
         def span(name: str) -> str:
-            r = api.SETTING_RANGES[name]
-            return f"{r.low:g}..{r.high:g}"
+            return api.SETTING_RANGES[name].span()
 
         sp.add_argument(
             "--seed", type=int, help=f"seed, {span('seed')}, to repeat an image (default: random)"
@@ -442,12 +441,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     config = WeGenConfig.load(folder / "config.json")
     runtime = select_runtime(api.RuntimeRequest(args.device, args.precision, args.backend))
     d = config.decoder
+    low, high, multiple = api.size_limits(d.image_size, config.vae.downsample)
     _print_info(
         name=config.name,
         folder=str(folder),
         runtime=runtime.describe(),
         devices=available_devices(),
-        image=f"{d.image_size}px, {d.default_steps} steps, guidance {d.default_guidance}",
+        image=f"{d.image_size}px ({low}..{high}, multiples of {multiple}), "
+        f"{d.default_steps} steps, guidance {d.default_guidance}",
         context=config.llm.max_positions,
         parameters=count_parameters(tensor_shapes(folder)),
     )
