@@ -17,8 +17,8 @@ from desktop.database import Database
 NAME_LENGTH = 60  # characters of the prompt kept in a suggested file name
 
 
-def suggested_image_name(prompt: str, index: int = 0, suffix: str = ".png") -> str:
-    """A file name for an exported image, from its prompt: "a-red-circle-at-the-top.png"
+def suggested_file_name(prompt: str, index: int = 0, suffix: str = ".png") -> str:
+    """A file name for an export, from its prompt (or title): "a-red-circle-at-the-top.png"
     (words kept whole, at most `NAME_LENGTH` characters), "-2" for a reply's second image."""
     words = re.findall(r"\w+", unicodedata.normalize("NFKC", prompt).lower())
     stem = ""

@@ -37,7 +37,7 @@ from desktop.chat_view import ChatView
 from desktop.composer import Composer
 from desktop.conversation_list import ConversationList
 from desktop.database import ImageRecord, TurnRecord, TurnStatus
-from desktop.export import export_conversation, export_image, suggested_image_name
+from desktop.export import export_conversation, export_image, suggested_file_name
 from desktop.image_input import load_image_file
 from desktop.model_folder import how_to_get_a_model
 from desktop.paths import BUNDLED_MODEL, ICONS
@@ -477,7 +477,7 @@ class MainWindow(QMainWindow):
         record = self.current_image
         source = self.session.image_path(record)
         prompt = str(record.metadata.get("prompt") or "") or Path(record.source).stem
-        name = suggested_image_name(prompt, record.position, source.suffix or ".png")
+        name = suggested_file_name(prompt, record.position, source.suffix or ".png")
         target, _ = QFileDialog.getSaveFileName(
             self,
             self.tr("Export image"),
@@ -514,7 +514,7 @@ class MainWindow(QMainWindow):
         target, _ = QFileDialog.getSaveFileName(
             self,
             self.tr("Export conversation"),
-            str(self.export_folder() / suggested_image_name(self._conversation_title(), 0, ".zip")),
+            str(self.export_folder() / suggested_file_name(self._conversation_title(), 0, ".zip")),
             self.tr("Zip archive (*.zip)"),
         )
         if target:

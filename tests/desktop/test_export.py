@@ -15,22 +15,22 @@ from desktop.export import (
     export_conversation,
     export_image,
     new_file_mode,
-    suggested_image_name,
+    suggested_file_name,
 )
 
 
 def test_suggested_names_come_from_the_prompt() -> None:
-    assert suggested_image_name("A large red circle, at the top left!") == (
+    assert suggested_file_name("A large red circle, at the top left!") == (
         "a-large-red-circle-at-the-top-left.png"
     )
-    assert suggested_image_name("two   blue squares", 1) == "two-blue-squares-2.png"
-    assert suggested_image_name("", 0) == "wegen-image.png"
-    assert suggested_image_name("../../etc/passwd") == "etc-passwd.png"
-    assert suggested_image_name("ein Hund im Schnee, Aquarell") == "ein-hund-im-schnee-aquarell.png"
-    long = suggested_image_name("word " * 40)
+    assert suggested_file_name("two   blue squares", 1) == "two-blue-squares-2.png"
+    assert suggested_file_name("", 0) == "wegen-image.png"
+    assert suggested_file_name("../../etc/passwd") == "etc-passwd.png"
+    assert suggested_file_name("ein Hund im Schnee, Aquarell") == "ein-hund-im-schnee-aquarell.png"
+    long = suggested_file_name("word " * 40)
     assert len(long) <= 64 and long.endswith("word.png")
-    assert suggested_image_name("x" * 200) == "x" * 60 + ".png"
-    assert suggested_image_name("a chat", 0, ".zip") == "a-chat.zip"
+    assert suggested_file_name("x" * 200) == "x" * 60 + ".png"
+    assert suggested_file_name("a chat", 0, ".zip") == "a-chat.zip"
 
 
 @pytest.fixture
