@@ -620,7 +620,8 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.hide()  # gone at once; the worker stops behind it
-        self.session.shutdown(QUIT_WAIT_MS)
+        loading = self.session.model_state == ModelState.LOADING and not self.session.is_busy()
+        self.session.shutdown(0 if loading else QUIT_WAIT_MS)  # a load cannot be cancelled
         self.closed = True
         event.accept()
 
