@@ -1,4 +1,5 @@
-"""The queue: the running request and those waiting, which can be moved or cancelled."""
+"""The queue: the running request and those waiting, which can be moved or cancelled. Shown
+only while something waits (the running reply shows its progress in the chat)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The main window: conversation list | chat | canvas, with the composer and the queue below,
-menus, shortcuts, drag-and-drop and the model status banner."""
+"""The main window: conversation list (the queue under it) | chat | canvas, with the composer
+below, menus, shortcuts, drag-and-drop and the model status banner. It opens where the person
+left off and says when it first painted, so that the app loads the model behind it."""
 
 from __future__ import annotations
 
