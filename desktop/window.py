@@ -276,7 +276,8 @@ class MainWindow(QMainWindow):
 
     # --- session events -------------------------------------------------------------------
     def _open(self, conversation_id: int) -> None:
-        if conversation_id != self._shown_conversation and not self._sending:
+        switched = conversation_id != self._shown_conversation or conversation_id < 0
+        if switched and not self._sending:
             self.composer.reset_task()  # a quick action belongs to the conversation it was for
         self._shown_conversation = conversation_id
         self._preview_turn = None

@@ -417,10 +417,14 @@ def test_a_quick_action_ends_with_its_conversation(
     send_text(qtbot, window, "a plain prompt")
     wait_idle(window.session)
     assert [r.task for r in fake_engine.requests] == [Task.STYLE, Task.AUTO]
-    # opening another conversation resets it too
+    # opening another conversation resets it too, and so does "New" in an empty one
     qtbot.mouseClick(composer.task_buttons[Task.EDIT], Qt.MouseButton.LeftButton)
     first = window.conversations.ids()[-1]
     window.session.open_conversation(first)
+    assert composer.task is Task.AUTO
+    window.session.new_conversation()
+    qtbot.mouseClick(composer.task_buttons[Task.DESCRIBE], Qt.MouseButton.LeftButton)
+    window.session.new_conversation()
     assert composer.task is Task.AUTO
 
 
