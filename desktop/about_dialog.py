@@ -81,7 +81,7 @@ def _model_licence(widget: QWidget, model_dir: str) -> str:
     bundled = (BUNDLED_MODEL / "README.md").relative_to(REPO_ROOT).as_posix()
     text = widget.tr(
         "The bundled model, wegen-tiny, was trained by the WeGen project on generated shapes "
-        "and is under the same Apache License 2.0; its model card is {0}."
+        "and ships with it under the same licence; its model card is {0}."
     ).format(bundled)
     folder = Path(model_dir) if model_dir else None
     if folder is not None and folder.resolve() != BUNDLED_MODEL.resolve():
