@@ -22,6 +22,7 @@ from PIL import Image
 from engine import api
 from engine.bundled import BUNDLED_DIR
 from engine.chat_engine import WeGenEngine
+from engine.errors import SettingsError, WeGenError
 from engine.prompt import encode_conversation
 from engine.template import (
     BOS,
@@ -147,7 +148,7 @@ def test_every_outcome_is_an_image_a_reply_or_a_message(bundled_engine, text, va
         assert final.message and not final.message.startswith("internal error"), final.message
         try:
             api.GenerationSettings(**values).validate()
-        except api.SettingsError as refused:  # a bad setting is what it names, before any work
+        except SettingsError as refused:  # a bad setting is what it names, before any work
             assert final.message == str(refused) and len(events) == 1
         return
     size = values["size"]
@@ -174,7 +175,7 @@ def test_no_text_speaks_the_chat_format(bundled_tokenizer, text):
     turn = TemplateTurn(Role.USER, (text,))
     try:
         ids = encode_conversation(tok, [turn], max_tokens=100_000, reserve=0).ids.tolist()
-    except api.WeGenError:
+    except WeGenError:
         return
     assert ids.count(tok.bos_id) == 1 and ids.count(tok.eos_id) == 0
     assert ids.count(tok.img_start_id) == 0
