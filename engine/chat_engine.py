@@ -69,12 +69,19 @@ class WeGenEngine:
         self._lock = threading.Lock()
 
     # --- loading ------------------------------------------------------------------------------
-    def load(self, model_dir: str, runtime: api.RuntimeRequest | None = None) -> api.ModelInfo:
+    def load(
+        self,
+        model_dir: str,
+        runtime: api.RuntimeRequest | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> api.ModelInfo:
+        """Load a model folder. With the onnx backend a PyTorch folder is exported once into the
+        user's cache first; ``progress(done, total, what)`` reports that export's steps."""
         rt = select_runtime(runtime)
         if rt.backend == "onnx":
             from engine.onnx_runtime import load_onnx
 
-            onnx_model, tokenizer = load_onnx(model_dir, rt)
+            onnx_model, tokenizer = load_onnx(model_dir, rt, progress)
             return self.attach(onnx_model, tokenizer, rt, str(model_dir))  # type: ignore[arg-type]
         if is_onnx_folder(model_dir):
             raise RuntimeChoiceError(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,9 @@ from engine.onnx_folder import (
 from engine.runtime import Runtime, onnx_providers
 from engine.tokenizer import WeGenTokenizer
 from engine.vision import preprocess
+
+#: progress(done, total, what) of an export (engine.onnx_export.Progress)
+Progress = Callable[[int, int, str], None]
 
 _NUMPY = {
     "tensor(float)": np.float32,
@@ -106,7 +109,7 @@ class OnnxModel:
         self.graphs = graphs
         self.vision = OnnxVision(folder.config, graphs["vision"])
         self.decoder = OnnxDetokenizer(folder.config, graphs)
-        self._device_type = _ort_device_type(runtime)
+        self._device = _ort_device(runtime)  # where the KV cache stays between steps
 
     @property
     def device(self) -> torch.device:
@@ -169,7 +172,7 @@ class OnnxModel:
         for name, value in zip(graph.input_names[3:], past, strict=True):
             binding.bind_ortvalue_input(name, value)
         for name in graph.output_names:
-            binding.bind_output(name, self._device_type)
+            binding.bind_output(name, *self._device)
         graph.session.run_with_iobinding(binding)
         values = binding.get_outputs()
         hidden, logits = (_torch(v.numpy()) for v in values[:2])
@@ -185,9 +188,11 @@ class OnnxModel:
         return self.features_to_embeds(hidden)[0]
 
 
-def _ort_device_type(runtime: Runtime) -> str:
-    kind = (runtime.onnx_device or "cpu").split(":")[0]
-    return {"cpu": "cpu", "cuda": "cuda", "tensorrt": "cuda", "npu": "cann"}.get(kind, "cpu")
+def _ort_device(runtime: Runtime) -> tuple[str, int]:
+    """onnxruntime's name and index for the device the graphs run on."""
+    kind, _, index = (runtime.onnx_device or "cpu").partition(":")
+    name = {"cuda": "cuda", "tensorrt": "cuda", "npu": "cann"}.get(kind, "cpu")
+    return name, int(index or 0) if name != "cpu" else 0
 
 
 # --- the vision tower and the de-tokenizer ------------------------------------------------------
@@ -308,7 +313,7 @@ def cached_export(model_dir: str | Path, precision: str = "fp32", progress: Any 
 
 
 def load_onnx(
-    model_dir: str | Path, runtime: Runtime, progress: Any = None
+    model_dir: str | Path, runtime: Runtime, progress: Progress | None = None
 ) -> tuple[OnnxModel, WeGenTokenizer]:
     """The onnx backend's loader: an ONNX folder as it is, a PyTorch folder through the cache."""
     if is_onnx_folder(model_dir):
