@@ -405,7 +405,7 @@ def _from_dict(cls: type, data: Any, where: str) -> Any:
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _from_dict(hint, value, where + ".")
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         try:
