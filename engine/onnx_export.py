@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -105,6 +106,7 @@ def export_onnx(
         if precision == "fp16":
             report(len(GRAPHS), total, "converting to fp16")
             fp16_folder(staging)
+        share_llm_weights(staging)
         staging.chmod(0o755)
         if out_dir.exists():
             out_dir.rmdir()
@@ -138,15 +140,84 @@ def export_graph(spec: GraphSpec, path: Path, opset: int) -> None:
 
 def quantize_int8(path: Path) -> None:
     """Replace the graph at ``path`` by one with int8 weights (onnxruntime dynamic quantization)."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = path.with_suffix(".int8.onnx")
-    with _quiet():
-        quantize_dynamic(path, tmp, weight_type=QuantType.QInt8)
-    path.unlink()
     data = path.with_name(path.name + ".data")
-    data.unlink(missing_ok=True)
-    tmp.replace(path)
+    large = data.exists()
+    with _quiet():
+        quantize_dynamic(path, tmp, weight_type=QuantType.QInt8, use_external_data_format=large)
+    if large:  # re-save so that the weights file is named after the graph again
+        model = onnx.load(str(tmp))
+        data.unlink()
+        save_graph(model, path, large=True)
+        for leftover in (tmp, tmp.with_name(tmp.name + ".data")):
+            leftover.unlink(missing_ok=True)
+    else:
+        tmp.replace(path)
+
+
+def save_graph(model: Any, path: Path, large: bool) -> None:
+    """Save an ONNX model, its weights in ``path.data`` beside it when ``large``."""
+    import onnx
+
+    onnx.save(model, str(path), save_as_external_data=large, location=path.name + ".data")
+
+
+def share_llm_weights(folder: Path) -> None:
+    """Point the decode graph at the prefill graph's weights file instead of its own copy.
+
+    Both graphs hold the same LLM weights; for a model large enough to keep its weights in
+    ``.onnx.data`` files (the 7B preset) this halves the LLM's size on disk. A tensor is shared
+    only if its type, shape and bytes agree; the decode graph's own file is deleted once
+    nothing refers to it. Small models, whose weights sit inside each ``.onnx``, are left as
+    they are.
+    """
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    source, target = folder / "llm_prefill.onnx", folder / "llm_decode.onnx"
+    src = onnx.load(str(source), load_external_data=False)
+    tgt = onnx.load(str(target), load_external_data=False)
+
+    def where(tensor: Any) -> dict[str, str]:
+        return {e.key: e.value for e in tensor.external_data}
+
+    def read(info: dict[str, str]) -> bytes:
+        with (folder / info["location"]).open("rb") as f:
+            f.seek(int(info.get("offset", 0)))
+            return f.read(int(info["length"]))
+
+    def key(tensor: Any) -> tuple[int, tuple[int, ...], str]:
+        digest = hashlib.sha256(read(where(tensor))).hexdigest()
+        return tensor.data_type, tuple(tensor.dims), digest
+
+    # the optimizer folds transposes into new, differently named tensors: match by content
+    shared = {key(t): t for t in src.graph.initializer if uses_external_data(t)}
+    changed = False
+    for tensor in tgt.graph.initializer:
+        if not uses_external_data(tensor):
+            continue
+        other = shared.get(key(tensor))
+        if other is None:
+            continue
+        del tensor.external_data[:]
+        tensor.external_data.extend(other.external_data)
+        changed = True
+    if not changed:
+        return
+    own = target.name + ".data"
+    still_used = any(
+        uses_external_data(t) and where(t)["location"] == own for t in tgt.graph.initializer
+    )
+    onnx.save(tgt, str(target))
+    if not still_used:
+        (folder / own).unlink()
+    path = folder / CONFIG
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["graphs"]["llm_decode"] = describe_graph(folder, target.name)
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
 def quantize_folder(folder: Path) -> None:
@@ -189,7 +260,7 @@ def fp16_folder(folder: Path) -> None:
         external = file.with_name(file.name + ".data")
         large = external.exists()
         external.unlink(missing_ok=True)
-        onnx.save(converted, str(file), save_as_external_data=large, location=external.name)
+        save_graph(converted, file, large)
         data["graphs"][name] = describe_graph(folder, file.name)
     data["precision"] = "fp16"
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -197,12 +268,19 @@ def fp16_folder(folder: Path) -> None:
 
 def describe_graph(folder: Path, file: str) -> dict[str, Any]:
     """config.json's record of one graph: its files with sizes and hashes, and its signature."""
+    import onnx
     import onnxruntime as ort
+    from onnx.external_data_helper import uses_external_data
 
-    files = [folder / file]
-    data = folder / (file + ".data")
-    if data.exists():
-        files.append(data)
+    proto = onnx.load(str(folder / file), load_external_data=False)
+    locations = {
+        e.value
+        for t in proto.graph.initializer
+        if uses_external_data(t)
+        for e in t.external_data
+        if e.key == "location"
+    }
+    files = [folder / file, *(folder / name for name in sorted(locations))]
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(folder / file), options, providers=["CPUExecutionProvider"])

@@ -25,7 +25,15 @@ from engine.chat_engine import WeGenEngine
 from engine.errors import ModelFolderError, RuntimeChoiceError
 from engine.folder import load_model_folder
 from engine.generate import LoopOptions, Prompt, generate
-from engine.onnx_export import export_graph, export_onnx, fp16_folder, quantize_folder
+from engine.onnx_export import (
+    describe_graph,
+    export_graph,
+    export_onnx,
+    fp16_folder,
+    quantize_folder,
+    save_graph,
+    share_llm_weights,
+)
 from engine.onnx_folder import (
     FORMAT,
     GRAPHS,
@@ -270,6 +278,33 @@ def test_fp16_folder_keeps_float32_io_and_stays_close(onnx_dir, onnx_model, tmp_
     latents = torch.randn(2, 16, 16, 16, generator=torch.Generator().manual_seed(1))
     args = (latents, torch.tensor([900.0, 10.0]), features, torch.zeros(2, 6))
     assert relative_error(onnx_model[0].decoder.forward(*args), model.decoder.forward(*args)) < 1e-2
+
+
+def test_large_models_share_the_llm_weights_between_prefill_and_decode(onnx_dir, tmp_path):
+    import onnx
+
+    big = shutil.copytree(onnx_dir, tmp_path / "big")
+    data = json.loads((big / "config.json").read_text())
+    for name in ("llm_prefill", "llm_decode"):  # as a 7B export saves them: weights beside
+        save_graph(onnx.load(str(big / f"{name}.onnx")), big / f"{name}.onnx", large=True)
+        data["graphs"][name] = describe_graph(big, f"{name}.onnx")
+    (big / "config.json").write_text(json.dumps(data))
+    share_llm_weights(big)
+    assert not (big / "llm_decode.onnx.data").exists()
+    assert list(read_onnx_folder(big).graphs["llm_decode"].files) == [
+        "llm_decode.onnx",
+        "llm_prefill.onnx.data",
+    ]
+    assert verify_onnx_folder(big) == []
+    model, _ = load_onnx_folder(big, ONNX_RUNTIME)
+    reference, _ = load_onnx_folder(onnx_dir, ONNX_RUNTIME)
+    embeds = torch.randn(1, 5, 256, generator=torch.Generator().manual_seed(0))
+    outputs = []
+    for m in (model, reference):
+        cache = m.new_cache()
+        m(embeds, cache=cache, last_only=True)
+        outputs.append(m(embeds[:, :1], cache=cache, last_only=True)[1])
+    assert torch.equal(*outputs)
 
 
 def test_pytorch_folder_reuses_its_cached_export(onnx_dir, tmp_path, monkeypatch):
