@@ -167,7 +167,12 @@ def main() -> None:
     ap.add_argument("--full-7b", action="store_true", help="also time the 7B preset (GPU only)")
     ap.add_argument("--onnx-dir", help="with --backend onnx: an exported folder to use")
     ap.add_argument("--cold", action="store_true", help="also time a fresh process to a PNG")
+    ap.add_argument(
+        "--threads", type=int, help="CPU threads for both backends (torch.set_num_threads)"
+    )
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.model

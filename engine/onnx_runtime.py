@@ -252,6 +252,8 @@ def open_session(path: Path, runtime: Runtime) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # as many CPU threads as PyTorch uses (torch.set_num_threads), so both backends compare
+    options.intra_op_num_threads = torch.get_num_threads()
     try:
         return ort.InferenceSession(str(path), options, providers=onnx_providers(runtime))
     except Exception as e:  # onnxruntime raises its own exception types for bad files
