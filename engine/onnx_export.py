@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from engine.errors import WeGenError
 from engine.folder import CONFIG as TORCH_CONFIG
 from engine.folder import TOKENIZER as TORCH_TOKENIZER
 from engine.folder import load_model_folder
@@ -374,14 +375,18 @@ def main(argv: list[str] | None = None) -> None:
         bar.n = done
         bar.refresh()
 
-    out = export_onnx(
-        args.model_dir,
-        args.out_dir,
-        precision=args.precision,
-        quantize=args.quantize,
-        opset=args.opset,
-        progress=on_progress,
-    )
+    try:
+        out = export_onnx(
+            args.model_dir,
+            args.out_dir,
+            precision=args.precision,
+            quantize=args.quantize,
+            opset=args.opset,
+            progress=on_progress,
+        )
+    except (WeGenError, ValueError, FileExistsError) as e:
+        bar.close()
+        raise SystemExit(f"error: {e}") from None
     bar.close()
     print(f"wrote {out}")
 
