@@ -16,6 +16,7 @@ binding, without copying them through PyTorch.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from engine.onnx_folder import (
     check_signature,
     is_onnx_folder,
     read_onnx_folder,
+    source_files,
     source_sha256,
 )
 from engine.runtime import Runtime, onnx_providers
@@ -296,11 +298,31 @@ def cache_root() -> Path:
     return base / "wegen" / "onnx"
 
 
+def remembered_sha256(folder: Path) -> str:
+    """`source_sha256` of a PyTorch folder, remembered in the cache while its files' names,
+    sizes and modification times stay the same (hashing the 7B weights takes a while)."""
+    memo = cache_root() / "sources.json"
+    try:
+        known = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    stamp = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in source_files(folder)]
+    key = str(folder.resolve())
+    entry = known.get(key)
+    if isinstance(entry, dict) and entry.get("files") == stamp:
+        return str(entry["sha256"])
+    digest = source_sha256(folder)
+    known[key] = {"files": stamp, "sha256": digest}
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(json.dumps(known, indent=1), encoding="utf-8")
+    return digest
+
+
 def cached_export(model_dir: str | Path, precision: str = "fp32", progress: Any = None) -> Path:
     """The ONNX export of a PyTorch model folder, made once and kept under `cache_root`."""
     from engine.onnx_export import export_onnx
 
-    digest = source_sha256(model_dir)
+    digest = remembered_sha256(Path(model_dir))
     target = cache_root() / f"{digest[:24]}-{precision}"
     if target.is_dir():
         try:

@@ -312,9 +312,12 @@ def test_pytorch_folder_reuses_its_cached_export(onnx_dir, tmp_path, monkeypatch
     cached = cache_root() / f"{source_sha256(BUNDLED_DIR)[:24]}-fp32"
     shutil.copytree(onnx_dir, cached)
     before = sorted((p.name, p.stat().st_mtime_ns) for p in cached.iterdir())
-    model, _ = load_onnx(BUNDLED_DIR, ONNX_RUNTIME)
-    assert model.folder.path == cached
+    for _ in range(2):  # the second time the source's hash is remembered, not recomputed
+        model, _ = load_onnx(BUNDLED_DIR, ONNX_RUNTIME)
+        assert model.folder.path == cached
     assert sorted((p.name, p.stat().st_mtime_ns) for p in cached.iterdir()) == before
+    memo = json.loads((cache_root() / "sources.json").read_text())
+    assert memo[str(BUNDLED_DIR.resolve())]["sha256"] == source_sha256(BUNDLED_DIR)
 
 
 # --- bad folders and impossible choices ------------------------------------------------------------
