@@ -43,6 +43,20 @@ def _asked_for(task: Task) -> Callable[[Sample], bool]:
     return accept
 
 
+def _left_on_automatic(sample: Sample) -> bool:
+    """Samples whose last request is plain text with the task left on automatic (the app's
+    default): the model itself must tell a drawing request from anything else."""
+    return len(sample.turns) >= 2 and sample.asks[-1].task is Task.AUTO and not sample.asks[-1].psr
+
+
+def _answered_in_text(sample: Sample, out: Output) -> dict[str, float]:
+    return {"answer_routing": float(out.image is None and bool(out.text.strip()))}
+
+
+def _drawn(sample: Sample, out: Output) -> dict[str, float]:
+    return {"draw_routing": float(out.image is not None)}
+
+
 def _objects(n: int) -> Callable[[Sample], bool]:
     asked = _asked_for(Task.GENERATE)
     return lambda s: asked(s) and len(s.target_scenes[-1].objects) == n
@@ -77,6 +91,9 @@ class Capability:
     attributes: Callable[[Sample, Output], dict[str, list[int]]] | None = None
     #: the heading of the markdown table that shows those shares
     breakdown: str = ""
+    #: whether the score reads the image's pixels (routing only asks whether there is one), so
+    #: that a VAE round trip can change it (`training.checks.decoder.vae_ceilings`)
+    reads_pixels: bool = True
 
 
 _T2I_BREAKDOWN = (
@@ -139,6 +156,26 @@ CAPABILITIES: tuple[Capability, ...] = (
         max_new_tokens=VQA_MAX_NEW_TOKENS,
         attributes=_vqa_by_kind,
         breakdown=_VQA_BREAKDOWN,
+    ),
+    Capability(
+        "answer_routing",
+        "vqa",
+        Task.AUTO,  # a question reads the same with the task on automatic as on Describe
+        ("answer_routing",),
+        _asked_for(Task.DESCRIBE),
+        _answered_in_text,
+        oracle=lambda s: Output(text=vqa_answer(s)),
+        max_new_tokens=VQA_MAX_NEW_TOKENS,
+        reads_pixels=False,
+    ),
+    Capability(
+        "draw_routing",
+        "t2i",
+        Task.AUTO,
+        ("draw_routing",),
+        _left_on_automatic,
+        _drawn,
+        reads_pixels=False,
     ),
     Capability(
         "edit",

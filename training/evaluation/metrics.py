@@ -11,6 +11,9 @@ per-prompt scores, `PSR_STATISTICS`):
   The markdown also breaks it down by what the question asks (`vqa_kind`: colour, shape, size,
   pattern, position, count, exists, background, style), as it breaks text-to-image down by
   attribute.
+* ``answer_routing`` / ``draw_routing``: the task left on automatic (the app's default), a
+  question about an image must be answered in text (no image) and a drawing request drawn. The
+  model decides from the text alone; the other capabilities pass the task hint.
 * ``edit_success``: 1 if every object the edit creates or changes is read at its new cell with
   all its new attributes, every cell the edit empties is read empty, and a background edit shows
   the new background. ``edit_preservation``: scoring.preservation (share of untouched objects
@@ -27,7 +30,9 @@ per-prompt scores, `PSR_STATISTICS`):
   off (same prompt, same seeds); mean over prompts of scoring.diversity (mean pairwise
   image_distance) with PSR on, divided by the same with PSR off (floored at `DIVERSITY_FLOOR`).
   ``psr_fidelity_drop``: (share of PSR-off images whose judged scene satisfies the brief,
-  captions.Brief.consistent) - (the same share with PSR on).
+  captions.Brief.consistent) - (the same share with PSR on). ``psr_attributes_kept``: the share
+  of what the brief names (each object's shape and colour, the background, the style) that the
+  rewrite still names (scores.rewrite_keeps): a rewrite may add, never drop or change.
 
 (`vqa_kind` and `normalise_answer` live in training/evaluation/scores.py with the scorers.)
 """
@@ -76,6 +81,10 @@ METRICS: dict[str, MetricSpec] = {
     "t2i_single": MetricSpec(0.9, ">=", "1-object detailed caption: every attribute right"),
     "t2i_pair": MetricSpec(0.75, ">=", "2-object detailed caption: every attribute right"),
     "vqa": MetricSpec(0.9, ">=", "exact match of the normalised answer"),
+    "answer_routing": MetricSpec(
+        0.95, ">=", "task automatic: a question about an image is answered in text"
+    ),
+    "draw_routing": MetricSpec(0.95, ">=", "task automatic: a drawing request is drawn"),
     "edit_success": MetricSpec(0.8, ">=", "the edited object has its new attributes"),
     "edit_preservation": MetricSpec(0.9, ">=", "untouched objects unchanged"),
     "subject_identity": MetricSpec(0.85, ">=", "reference shape+colour+pattern appears"),
@@ -91,6 +100,9 @@ METRICS: dict[str, MetricSpec] = {
     ),
     "psr_fidelity_drop": MetricSpec(
         0.05, "<=", "brief consistency without PSR - with PSR", has_ceiling=False
+    ),
+    "psr_attributes_kept": MetricSpec(
+        0.95, ">=", "what the brief names, the rewrite still names", has_ceiling=False
     ),
 }
 
@@ -112,9 +124,14 @@ def _psr_fidelity_drop(prompts: Sequence[dict[str, float]]) -> float:
 
 
 #: the PSR metrics, each a statistic of the per-prompt scores (not a mean of per-prompt values)
+def _psr_attributes_kept(prompts: Sequence[dict[str, float]]) -> float:
+    return mean([p["kept"] for p in prompts])
+
+
 PSR_STATISTICS: dict[str, Callable[[Sequence[dict[str, float]]], float]] = {
     "psr_diversity_ratio": _psr_diversity_ratio,
     "psr_fidelity_drop": _psr_fidelity_drop,
+    "psr_attributes_kept": _psr_attributes_kept,
 }
 
 

@@ -12,7 +12,8 @@ training).
 Text phrasing: the sample's user text was phrased by ``engine.template.task_text`` from what the
 user typed and the task, and the engine phrases ``message`` again from the task hint. The sample
 keeps both (``Sample.asks``, training/data/samples.py): we pass the task hint and the RAW text,
-so the prompt the model sees is exactly the training prompt. Samples phrased for ``Task.AUTO``
+so the prompt the model sees is exactly the training prompt. A hint other than the sample's is
+allowed where it phrases the text the same way (a question sent with the task on automatic). Samples phrased for ``Task.AUTO``
 (a plain request) are skipped when drawing, so every request carries the real task hint.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import threading
 
 from engine import api
-from engine.template import ImageRole, Role, Task
+from engine.template import ImageRole, Role, Task, task_text
 from training.data.samples import Sample
 from training.evaluation.scores import Output
 
@@ -61,7 +62,7 @@ def build_request(
     if any(isinstance(p, api.ImagePart) for p in last.parts[len(last.images) :]):
         raise ValueError("the last user turn must have its images before its text")
     ask = sample.asks[-1]
-    if ask.task is not task or ask.psr:
+    if ask.psr or task_text(task, ask.raw) != task_text(ask.task, ask.raw):
         raise ValueError(f"{last.text!r} is not phrased for task {task.value}")
     return api.Request(
         message=api.Turn.user(ask.raw, *last.images),
@@ -82,7 +83,8 @@ def run_request(engine: api.Engine, request: api.Request) -> Output:
     final = events[-1] if events else None
     if isinstance(final, api.Finished):
         images = tuple(p.image for p in final.reply.images)
-        return Output(final.reply.text, images)
+        rewrite = next((e.text for e in events if isinstance(e, api.Rewrite)), None)
+        return Output(final.reply.text, images, rewrite=rewrite)
     if isinstance(final, api.Failed):
         return Output(failure=final.message)
     if isinstance(final, api.Cancelled):

@@ -196,6 +196,7 @@ def _run_psr(
         assert sample.brief is not None
         brief = psr_brief_text(sample)
         images: dict[bool, list[Image.Image | None]] = {True: [], False: []}
+        rewrites: list[str | None] = []
         failures: list[str] = []
         for j, on in itertools.product(range(k), (True, False)):
             settings = replace(base, seed=_seed(sample_seed, j), psr=on)
@@ -204,10 +205,12 @@ def _run_psr(
             )
             tick(PSR_CAPABILITY)
             images[on].append(output.image)
+            if on:
+                rewrites.append(output.rewrite)
             if output.failure:
                 failures.append(output.failure)
         failed += len(failures)
-        scores = psr_scores(sample.brief, images[True], images[False])
+        scores = psr_scores(sample.brief, images[True], images[False], rewrites)
         per_prompt.append(scores)
         report.items.append(
             _item(

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from training.data.captions import NUMBER_WORDS, Brief
+from training.data.captions import (
+    BACKGROUND_WORDS,
+    COLOUR_WORDS,
+    NUMBER_WORDS,
+    SHAPE_WORDS,
+    STYLE_WORDS,
+    Brief,
+)
 from training.data.judge import ParsedScene, parse_scene
 from training.data.samples import Sample, turn_text
 from training.data.scoring import diversity, preservation, scene_match
@@ -30,6 +37,7 @@ class Output:
     text: str = ""
     images: tuple[Image.Image, ...] = ()
     failure: str | None = None
+    rewrite: str | None = None  # PSR's detailed prompt, when PSR was on
 
     @property
     def image(self) -> Image.Image | None:
@@ -192,14 +200,37 @@ def brief_consistent(brief: Brief, image: Image.Image | None) -> bool:
     return brief.consistent(parse_scene(image))  # type: ignore[arg-type]
 
 
+def rewrite_keeps(brief: Brief, rewrite: str | None) -> float:
+    """The share of what ``brief`` names (each object's shape and colour, the background, the
+    style) that ``rewrite`` still names, in any of the captions' words for it. A rewrite may
+    add what the brief leaves open, never drop or change what it names; no rewrite keeps 0."""
+    text = f" {' '.join(re.findall(r'[a-z-]+', (rewrite or '').lower()))} "
+    named = [
+        words
+        for shape, colour in brief.objects
+        for words in (SHAPE_WORDS[shape], COLOUR_WORDS[colour] if colour else None)
+        if words
+    ]
+    if brief.background is not None:
+        named.append(BACKGROUND_WORDS[brief.background])
+    if brief.style is not None:
+        named.append(STYLE_WORDS[brief.style])
+    kept = [any(f" {w} " in text for w in words) for words in named]
+    return float(np.mean(kept)) if kept else 1.0
+
+
 def psr_scores(
-    brief: Brief, on: Sequence[Image.Image | None], off: Sequence[Image.Image | None]
+    brief: Brief,
+    on: Sequence[Image.Image | None],
+    off: Sequence[Image.Image | None],
+    rewrites: Sequence[str | None] = (),
 ) -> dict[str, float]:
     """One PSR prompt: diversity and brief-consistency rate of the images with PSR on / off
-    (None marks a failed request)."""
+    (None marks a failed request), and the share of the brief the rewrites keep."""
     return {
         "diversity_on": diversity([im for im in on if im is not None]),
         "diversity_off": diversity([im for im in off if im is not None]),
         "consistent_on": float(np.mean([brief_consistent(brief, im) for im in on])),
         "consistent_off": float(np.mean([brief_consistent(brief, im) for im in off])),
+        "kept": float(np.mean([rewrite_keeps(brief, r) for r in rewrites])) if rewrites else 0.0,
     }

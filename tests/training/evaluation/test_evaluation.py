@@ -26,6 +26,7 @@ FRACTIONS = set(ev.METRICS) - {
     "restoration_psnr_gain_db",
     "psr_diversity_ratio",
     "psr_fidelity_drop",
+    "psr_attributes_kept",  # a share, but a PSR statistic: no judge ceiling
 }
 
 
@@ -69,6 +70,7 @@ def test_cli_evaluates_a_random_model_on_heldout_samples(tmp_path, capsys, keep_
     assert -ev.PSNR_CAP <= gain <= ev.PSNR_CAP
     assert report.metrics["psr_diversity_ratio"].value >= 0
     assert -1 <= report.metrics["psr_fidelity_drop"].value <= 1
+    assert 0 <= report.metrics["psr_attributes_kept"].value <= 1
 
     # held out only: every evaluated sample is a held-out sample that contains a held-out combo
     assert {i["capability"] for i in report.items} == set(ev.CAPABILITY_NAMES)
@@ -100,7 +102,11 @@ def test_failed_requests_are_misses_and_reported():
     report = ev.evaluate(_FailingEngine(), 1, 0, psr_seeds=2, size=64, progress=turns.append)
     assert len(turns) == ev.count_turns(1, 2)
     assert set(report.metrics) == set(ev.METRICS)
-    for name in FRACTIONS | {"restoration_psnr_gain_db", "psr_diversity_ratio"}:
+    for name in FRACTIONS | {
+        "restoration_psnr_gain_db",
+        "psr_diversity_ratio",
+        "psr_attributes_kept",
+    }:
         assert report.metrics[name].value == 0.0
     assert report.metrics["psr_diversity_ratio"].failed == 4
     assert report.metrics["vqa"].failed == 1
@@ -381,3 +387,38 @@ def test_model_card_shows_each_metric_with_its_interval(tmp_path):
     low, high = report.interval("restoration_psnr_gain_db")
     assert 0.0 <= low < 1.0 < high <= 2.0  # a bootstrap of the mean stays among the samples
     assert f"| restoration_psnr_gain_db | 1.000 | {format_interval((low, high))} |" in text
+
+
+# --- routing and PSR fidelity to the brief ----------------------------------------------------
+def test_rewrite_keeps_counts_what_the_brief_names_in_any_of_its_words():
+    from training.data.captions import Brief
+    from training.evaluation.scores import rewrite_keeps
+
+    brief = Brief((("circle", "red"), ("star", None)), background="cream", style="pixel")
+    full = "a large red striped disc at the top left and a small blue star, cream, pixel art"
+    assert rewrite_keeps(brief, full) == 1.0  # "disc" is a circle; the star's colour was open
+    # the colour changed and the style dropped: 2 of the 5 named things are gone
+    assert rewrite_keeps(brief, "a green circle and a star on a cream background") == 0.6
+    assert rewrite_keeps(brief, "redcircle starry") == 0.0  # words, not substrings
+    assert rewrite_keeps(brief, None) == 0.0  # no rewrite keeps nothing
+    assert rewrite_keeps(Brief((("square", None),)), "a small plain square") == 1.0
+
+
+def test_routing_asks_questions_and_drawings_with_the_task_on_automatic():
+    settings = api.GenerationSettings(seed=1)
+    answer, draw = CAPS["answer_routing"], CAPS["draw_routing"]
+    assert answer.task is api.Task.AUTO and draw.task is api.Task.AUTO
+    (question,) = samples("answer_routing", 1, judge_friendly=False)
+    request = ev.build_request(question, answer.task, settings)
+    assert request.task is api.Task.AUTO and request.message.images  # a question about an image
+    (drawing,) = samples("draw_routing", 1, judge_friendly=False)
+    assert ev.build_request(drawing, draw.task, settings).task is api.Task.AUTO
+    # a text reply answers; an image does not, and a drawing request is met only by an image
+    image = drawing.images[-1]
+    assert answer.score(question, ev.Output(text="red"))["answer_routing"] == 1.0
+    assert answer.score(question, ev.Output(text="", images=(image,)))["answer_routing"] == 0.0
+    assert draw.score(drawing, ev.Output(images=(image,)))["draw_routing"] == 1.0
+    assert draw.score(drawing, ev.Output(text="a red circle"))["draw_routing"] == 0.0
+    # a request phrased for another task is still refused
+    with pytest.raises(ValueError, match="not phrased"):
+        ev.build_request(drawing, api.Task.EDIT, settings)
