@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from engine.template import Task
+from engine import api
+from engine.template import ImageRole, Task
+from training.data.captions import detailed_caption
 from training.data.judge import parse_scene
 from training.data.samples import Sample
 from training.data.scoring import attribute_hits, untouched
@@ -47,6 +49,30 @@ def _left_on_automatic(sample: Sample) -> bool:
     """Samples whose last request is plain text with the task left on automatic (the app's
     default): the model itself must tell a drawing request from anything else."""
     return len(sample.turns) >= 2 and sample.asks[-1].task is Task.AUTO and not sample.asks[-1].psr
+
+
+def _question_as_typed(sample: Sample, request: api.Request, sample_seed: int) -> api.Request:
+    """The question as people type it, one of four forms by ``sample_seed``: as trained (the
+    image attached, a capital letter), in lower case, and both again as a follow-up about the
+    conversation's last image (asked for in the turn before, not attached)."""
+    text, form = request.message.text, sample_seed % 4
+    if form % 2:
+        text = text[:1].lower() + text[1:]
+    if form < 2:
+        return replace(request, message=api.Turn.user(text, *request.message.images))
+    (image,) = request.message.images
+    drawn = api.ImagePart(image.image, ImageRole.IMAGE, image.source)
+    earlier = (api.Turn.user(detailed_caption(sample.specs[0].scene)), api.Turn.assistant(drawn))
+    return replace(request, history=(*request.history, *earlier), message=api.Turn.user(text))
+
+
+def _drawing_as_typed(sample: Sample, request: api.Request, sample_seed: int) -> api.Request:
+    """The drawing request as trained, or (odd ``sample_seed``) as a sentence: a capital letter
+    and a full stop."""
+    text = request.message.text
+    if sample_seed % 2:
+        text = f"{text[:1].upper()}{text[1:].rstrip('.')}."
+    return replace(request, message=api.Turn.user(text, *request.message.images))
 
 
 def _answered_in_text(sample: Sample, out: Output) -> dict[str, float]:
@@ -91,6 +117,9 @@ class Capability:
     attributes: Callable[[Sample, Output], dict[str, list[int]]] | None = None
     #: the heading of the markdown table that shows those shares
     breakdown: str = ""
+    #: the request as people type it rather than as training phrased it (sample, the request
+    #: `build_request` made, the sample's seed); None sends the training prompt itself
+    as_typed: Callable[[Sample, api.Request, int], api.Request] | None = None
     #: whether the score reads the image's pixels (routing only asks whether there is one), so
     #: that a VAE round trip can change it (`training.checks.decoder.vae_ceilings`)
     reads_pixels: bool = True
@@ -166,6 +195,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         _answered_in_text,
         oracle=lambda s: Output(text=vqa_answer(s)),
         max_new_tokens=VQA_MAX_NEW_TOKENS,
+        as_typed=_question_as_typed,
         reads_pixels=False,
     ),
     Capability(
@@ -175,6 +205,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         ("draw_routing",),
         _left_on_automatic,
         _drawn,
+        as_typed=_drawing_as_typed,
         reads_pixels=False,
     ),
     Capability(

@@ -13,7 +13,9 @@ per-prompt scores, `PSR_STATISTICS`):
   attribute.
 * ``answer_routing`` / ``draw_routing``: the task left on automatic (the app's default), a
   question about an image must be answered in text (no image) and a drawing request drawn. The
-  model decides from the text alone; the other capabilities pass the task hint.
+  model decides from the text alone; the other capabilities pass the task hint. The requests are
+  typed as people type them (capabilities.py: in lower case, as a sentence, and questions as a
+  follow-up about the conversation's last image), not only as training phrased them.
 * ``edit_success``: 1 if every object the edit creates or changes is read at its new cell with
   all its new attributes, every cell the edit empties is read empty, and a background edit shows
   the new background. ``edit_preservation``: scoring.preservation (share of untouched objects

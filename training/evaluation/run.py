@@ -145,6 +145,8 @@ def _run_capability(
             **({"max_new_tokens": cap.max_new_tokens} if cap.max_new_tokens else {}),
         )
         request = build_request(sample, cap.task, settings, tag=f"{cap.kind}-{sample_seed}")
+        if cap.as_typed is not None:
+            request = cap.as_typed(sample, request, sample_seed)
         output = run_request(engine, request)
         tick(cap.name)
         got = cap.score(sample, output)

@@ -422,3 +422,23 @@ def test_routing_asks_questions_and_drawings_with_the_task_on_automatic():
     # a request phrased for another task is still refused
     with pytest.raises(ValueError, match="not phrased"):
         ev.build_request(drawing, api.Task.EDIT, settings)
+
+
+def test_routing_requests_are_typed_as_people_type_them():
+    answer, draw = CAPS["answer_routing"], CAPS["draw_routing"]
+    settings = api.GenerationSettings(seed=1)
+    (question,) = samples("answer_routing", 1, judge_friendly=False)
+    trained = ev.build_request(question, answer.task, settings)
+    forms = [answer.as_typed(question, trained, seed) for seed in range(4)]
+    assert forms[0].message.text == trained.message.text and forms[0].message.images
+    assert forms[1].message.text[0].islower() and forms[1].message.images
+    for follow_up in forms[2:]:  # the image is the conversation's, asked for the turn before
+        assert not follow_up.message.images
+        user, assistant = follow_up.history[-2:]
+        assert user.role is api.Role.USER and user.text and not user.images
+        assert assistant.role is api.Role.ASSISTANT
+        assert assistant.images[0].image is trained.message.images[0].image
+    assert forms[3].message.text[0].islower()
+    (drawing,) = samples("draw_routing", 1, judge_friendly=False)
+    typed = draw.as_typed(drawing, ev.build_request(drawing, draw.task, settings), 1)
+    assert typed.message.text[0].isupper() and typed.message.text.endswith(".")
