@@ -102,7 +102,7 @@ class RoundTripProbe:
         made = [
             im
             for i in range(0, len(self.samples), 16)
-            for im in vae_round_trip(self.model, self.pixels[i : i + 16])
+            for im in vae_round_trip(self.model, self.pixels[i : i + 16].to(_device(self.model)))
         ]
         vae.train()
         pairs = list(zip(self.samples, made, strict=True))
@@ -117,11 +117,16 @@ WEIGHTS = "model.safetensors"
 PREFIX = "decoder.vae."
 
 
+def _device(model: WeGenModel) -> torch.device:
+    return next(model.decoder.vae.parameters()).device
+
+
 def save(out: Path, model: WeGenModel) -> None:
     """The autoencoder in float16 (written atomically) and the config it belongs to."""
     vae = model.decoder.vae
     state = {
-        PREFIX + k: v.detach().to(torch.float16).contiguous() for k, v in vae.state_dict().items()
+        PREFIX + k: v.detach().to("cpu", torch.float16).contiguous()
+        for k, v in vae.state_dict().items()
     }
     save_file(state, out / (WEIGHTS + ".tmp"))
     (out / (WEIGHTS + ".tmp")).replace(out / WEIGHTS)
@@ -139,6 +144,7 @@ def load(out: Path) -> WeGenModel:
 def train(model: WeGenModel, out: Path, args: argparse.Namespace, probe: RoundTripProbe) -> None:
     size = model.config.decoder.image_size
     vae: AutoencoderKL = model.decoder.vae
+    device = _device(model)
 
     def record(row: dict[str, object]) -> None:
         print(json.dumps(row), flush=True)
@@ -160,8 +166,10 @@ def train(model: WeGenModel, out: Path, args: argparse.Namespace, probe: RoundTr
             group["lr"] = args.lr * max(0.1, min(1.0, left))
         per_image = 4 if 4 * args.crop <= size else 1  # several small crops from one render
         pixels = crops_batch(size, args.crop, args.batch, per_image, args.seed, step, args.degraded)
+        pixels = pixels.to(device)
         down = model.config.vae.downsample
         noise = torch.randn(args.batch, model.config.vae.latent_channels, *[args.crop // down] * 2)
+        noise = noise.to(device)
         loss, logs = objective({"pixels": pixels, "noise": noise})
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -184,7 +192,7 @@ def train(model: WeGenModel, out: Path, args: argparse.Namespace, probe: RoundTr
     # the latent scale the UNet will train with (SDXL's 0.13025 was measured the same way)
     vae.eval()
     scale_pixels = crops_batch(size, size, 32, 1, args.seed, -1, 0.0)
-    scale = latent_scale(vae, scale_pixels)
+    scale = latent_scale(vae, scale_pixels.to(device))
     model.config = model.decoder.config = with_vae(
         dataclasses.replace(model.config.vae, scaling_factor=scale), model.config
     )
@@ -223,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ceilings-n", type=int, default=48, help="samples per metric; 0: skip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, ... (the VAE trains there)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -235,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         args.first_step = json.loads(log[-1])["step"] if log else 0
     else:
         model = WeGenModel(with_vae(CANDIDATES[args.candidate]))
+    model.decoder.vae.to(args.device)
     model.eval()
     if not args.ceilings_only:
         probe = RoundTripProbe(model, args.probe_n, seed=0)

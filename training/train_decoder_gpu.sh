@@ -19,6 +19,10 @@
 # learns the new VAE's latents.
 # WEGEN_VAE=RUN takes a finished `python -m training.fit_vae` run instead (gate 1: its
 # architecture, its autoencoder and its latent scale), and retrains the UNet alone on its latents.
+# WEGEN_FIT_VAE=CANDIDATE (a name in training.fit_vae.CANDIDATES) or =FOLDER (a fit_vae run to
+# continue, e.g. one committed under training/weights/) first trains that autoencoder here for
+# WEGEN_VAE_MINUTES (default 4) with its ceilings into RUN_DIR-vae, then goes on as WEGEN_VAE:
+# gates 1 and 2 of a de-tokenizer that is not the ceiling, in one call.
 # Other knobs: WEGEN_PLAN (default gpu_decoder), WEGEN_CHECK_N (48), WEGEN_ALLOW_CPU=1.
 set -euo pipefail
 run=${1:?run folder}
@@ -28,6 +32,20 @@ base=${4:-resources/models/wegen-tiny}
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 if [ "${WEGEN_ALLOW_CPU:-}" != 1 ]; then
     python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name())"
+fi
+device=cuda
+[ "${WEGEN_ALLOW_CPU:-}" = 1 ] && device=cpu
+if [ -n "${WEGEN_FIT_VAE:-}" ]; then
+    if [ -d "$WEGEN_FIT_VAE" ]; then
+        mkdir -p "$run-vae" && cp -r "$WEGEN_FIT_VAE"/. "$run-vae"/
+        from=(--resume)
+    else
+        from=(--candidate "$WEGEN_FIT_VAE")
+    fi
+    python3 -m training.fit_vae --out "$run-vae" "${from[@]}" --device "$device" \
+        --minutes "${WEGEN_VAE_MINUTES:-4}" --every 1 --batch 32 --lr 5e-4 \
+        --ceilings-n "${WEGEN_CHECK_N:-48}"
+    WEGEN_VAE="$run-vae"
 fi
 if [ -n "${WEGEN_VAE:-}" ]; then
     python3 -m training.warm_start --out "$run" --base "$base" --preset "$WEGEN_VAE" \
