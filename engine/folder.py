@@ -138,11 +138,16 @@ def weight_files(folder: Path) -> dict[str, Path]:
 def verify_model_folder(folder: str | Path) -> list[str]:
     """Problems a person can fix, each naming the file; an empty list means the folder is usable.
 
-    Reads only headers (config, tokenizer, tensor names and shapes): no weights are loaded.
+    Reads only headers (config, tokenizer, tensor names and shapes): no weights are loaded. An
+    ONNX model folder is checked as `engine.onnx_folder.verify_onnx_folder` checks it.
     """
     folder = Path(folder)
     if not folder.is_dir():
         return [f"{folder} is not a folder"]
+    from engine.onnx_folder import is_onnx_folder, verify_onnx_folder
+
+    if is_onnx_folder(folder):
+        return verify_onnx_folder(folder)
     if not (folder / CONFIG).is_file():
         from engine.official import check_official_folder, is_official_folder
 

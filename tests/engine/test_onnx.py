@@ -364,6 +364,16 @@ def test_corrupt_graph_of_the_recorded_size_is_named(broken):
     assert any("feedback.onnx" in p for p in verify_onnx_folder(broken))
 
 
+def test_folder_verification_checks_onnx_folders_too(onnx_dir, broken):
+    """What the settings dialog's Verify runs (`engine.folder.verify_model_folder`)."""
+    from engine.folder import verify_model_folder
+
+    assert verify_model_folder(onnx_dir) == []
+    path = broken / "unet.onnx"
+    path.write_bytes(path.read_bytes()[:100])
+    assert any("unet.onnx" in p for p in verify_model_folder(broken))
+
+
 def test_graph_from_another_model_is_named(broken):
     # a graph whose inputs differ from config.json's record, at the recorded size
     shutil.copyfile(broken / "input_proj.onnx", broken / "vae_encoder.onnx")
