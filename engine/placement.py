@@ -12,9 +12,10 @@ What is counted exactly:
   * for ``int8``, the LLM's ``nn.Linear`` weights at one byte each plus one scale per output
     channel in the compute dtype (weight-only, per-channel, as torchao's int8 weight-only
     quantization stores them); its embedding and norms stay in the compute dtype;
-  * the KV cache: 2 (K and V) x layers x kv heads x head width x tokens x batch, with the batch of
-    a static cache holding the conditional and the embedding-CFG stream side by side (today's
-    dynamic cache holds the unconditional stream's ≤ 66 tokens only, so this is an upper bound).
+  * the KV cache: 2 (K and V) x layers x kv heads x head width x tokens x streams, ``cfg_batch``
+    streams in the image-token phase as a static cache holding the conditional and the
+    embedding-CFG stream side by side would (today's dynamic cache gives the unconditional stream
+    its ≤ 66 tokens only, so with embedding CFG this is an upper bound).
 
 What is approximated (closed forms, not a trace; each phase's term is multiplied by
 `ACTIVATION_MARGIN`): the transient activations of one forward call, assuming inference without
@@ -126,7 +127,7 @@ class PlacementPlan:
     name: str  # the config's name (the preset)
     precision: str  # the compute precision: "fp32", "fp16" or "bf16"
     context: int  # tokens in the LLM's context (prompt + reply), the KV cache's length
-    cfg_batch: int  # streams in the LLM cache (2: conditional + embedding CFG) and UNet batch
+    cfg_batch: int  # LLM streams for the image tokens (2: conditional + embedding CFG)
     image_size: int  # output side in pixels (the latent side is this / the VAE's downsampling)
     modules: tuple[ModuleSize, ...]
     phases: tuple[PhaseNeed, ...]
@@ -169,7 +170,8 @@ class PlacementPlan:
         """The whole plan as text: modules, phases, modes, and the choice for ``free_bytes``."""
         lines = [
             f"{self.name} at {self.precision}: {self.image_size}² images, "
-            f"{self.context} tokens of context, CFG batch {self.cfg_batch}",
+            f"{self.context} tokens of context, {self.cfg_batch} LLM stream(s) for the image "
+            "tokens, UNet batch 2 (CFG)",
             "",
             "weights on the device:",
         ]
@@ -366,9 +368,9 @@ def phase_needs(
         PhaseNeed(
             "denoise",
             PHASE_MODULES["denoise"],
-            margin(_unet_bytes(config, b, 2 if cfg_batch > 1 else 1, latent)),
+            margin(_unet_bytes(config, b, 2, latent)),
             0,
-            f"UNet batch {2 if cfg_batch > 1 else 1} at a {latent}² latent",
+            f"UNet batch 2 (CFG) at a {latent}² latent",
         ),
         PhaseNeed(
             "vae",
@@ -395,14 +397,15 @@ def plan(
     model: nn.Module | None = None,
 ) -> PlacementPlan:
     """The placement plan for ``config``: ``context`` tokens (default: the model's maximum),
-    ``cfg_batch`` streams (2 with CFG), ``image_size`` (default: the preset's). ``model`` may
-    be an already built model (its parameters are counted instead of a meta build's)."""
+    ``cfg_batch`` LLM streams for the image tokens (2 with embedding CFG; the UNet always runs
+    batch 2, guidance being on by default), ``image_size`` (default: the preset's). ``model``
+    may be an already built model (its parameters are counted instead of a meta build's)."""
     context = context or config.llm.max_positions
     image_size = image_size or config.decoder.image_size
     if not 1 <= context <= config.llm.max_positions:
         raise ValueError(f"context must be 1 to {config.llm.max_positions} tokens")
     if cfg_batch not in (1, 2):
-        raise ValueError("cfg_batch is 1 (no guidance) or 2 (with guidance)")
+        raise ValueError("cfg_batch is 1 (no embedding CFG) or 2 (with it)")
     if image_size % config.vae.downsample:
         raise ValueError(f"image_size must be a multiple of {config.vae.downsample}")
     sizes = module_sizes(config, precision, model)
