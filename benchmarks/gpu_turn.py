@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--compile", default=None, action=argparse.BooleanOptionalAction)
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--quick", action="store_true", help="2 steps, 4 text tokens, 1 run")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads (default: 1 for --quick on the CPU)"
+    )
     parser.add_argument("--out", default="gpu_turn.json")
     args = parser.parse_args(argv)
 
@@ -294,6 +297,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         context = min(context, 128)
     modes = [m for m in args.modes.split(",") if m]
+    threads = args.threads or (1 if args.quick and device.type == "cpu" else None)
+    if threads:  # a smoke run on a shared CPU: two threads on busy cores wait on each other
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     torch.set_grad_enabled(False)
     started = time.perf_counter()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -152,3 +157,27 @@ def test_cli_prints_the_plan_and_the_choice(capsys):
     assert "wegen-tiny at bf16" in out and "auto: normal" in out
     with pytest.raises(SystemExit, match="unknown preset"):
         main(["--preset", "wegen-13b"])
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_smoke_run_on_the_cpu(tmp_path):
+    """benchmarks/gpu_turn.py's CPU path end to end (about 10 s on one thread): every phase is
+    timed both ways and every mode's plan is written beside its (CPU: absent) measurement."""
+    out = tmp_path / "gpu_turn.json"
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "benchmarks/gpu_turn.py", "--preset", "wegen-tiny"]
+    command += ["--device", "cpu", "--quick", "--out", str(out)]
+    subprocess.run(command, cwd=root, check=True, capture_output=True, timeout=300)
+    result = json.loads(out.read_text())
+    assert result["complete"] is True
+    phases = {"text", "image_tokens", "denoise", "vae", "total"}
+    assert phases <= result["eager"].keys() and phases <= result["optimised"].keys()
+    assert all(result["eager"][k] > 0 and result["optimised"][k] > 0 for k in phases)
+    expected = plan(wegen_tiny(), "fp32", context=result["plan"]["context"], cfg_batch=1)
+    assert result["plan"]["peaks"] == {m.mode: m.peak_bytes for m in expected.modes}
+    assert set(result["memory"]) == set(MODES)
+    for mode, entry in result["memory"].items():
+        assert set(entry) == {"vision", "llm", "denoise", "vae"}
+        assert all(v["measured"] is None for v in entry.values())  # no CUDA here
+        per = dict(expected.mode(mode).per_phase)
+        assert entry["denoise"]["plan"] == per["denoise"], mode
