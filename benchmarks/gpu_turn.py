@@ -107,7 +107,9 @@ def quantize_llm(model: WeGenModel) -> str:
             quantize_(model.llm, int8_weight_only())
         return "torchao int8 weight-only"
     except ImportError:
-        pass
+        pass  # not installed (the device machine's image has no torchao)
+    except Exception as e:  # a torchao built for another torch: say so, use ours
+        print(f"torchao failed ({type(e).__name__}: {e}); using the int8 linear here")
     for parent in list(model.llm.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, nn.Linear):
