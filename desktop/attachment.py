@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL.Image import Image
 
 from desktop.image_input import load_image_file, normalise_image
-from engine.template import ImageRole
+from engine.api import ImageRole
 
 
 @dataclass(frozen=True, eq=False)

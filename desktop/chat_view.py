@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.database import ImageRecord, TurnRecord, TurnStatus
 from desktop.qt_images import fit_size, thumbnail
-from engine.bundled import knows_only_shapes
+from engine.api import knows_only_shapes
 
 THUMB = 168  # thumbnail side in pixels
 ATTACHMENT_THUMB = 72

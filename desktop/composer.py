@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 
 from desktop.attachment import Attachment
 from desktop.image_input import IMAGE_SUFFIXES
-from desktop.png_metadata import Recipe
 from desktop.qt_images import pil_to_qimage, qimage_to_pil, thumbnail
 from engine.api import (
     DENOISE_STRENGTH_RANGE,
@@ -36,11 +35,13 @@ from engine.api import (
     SEED_RANGE,
     STEPS_RANGE,
     GenerationSettings,
+    ImageInputError,
+    ImageRole,
     ModelInfo,
     Range,
+    Recipe,
+    Task,
 )
-from engine.errors import ImageInputError
-from engine.template import ImageRole, Task
 
 MAX_SEED = int(SEED_RANGE.high)
 CHIP_THUMB = 40  # an attachment's thumbnail in the composer, in pixels

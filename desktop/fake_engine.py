@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter
 
 from engine.api import (
+    NUM_IMAGE_TOKENS,
     CancelFlag,
     Cancelled,
     DenoiseStep,
@@ -28,15 +29,15 @@ from engine.api import (
     ImageDone,
     ImagePart,
     ImageTokenProgress,
+    ModelFolderError,
     ModelInfo,
     Request,
     Rewrite,
     RuntimeRequest,
+    Task,
     TextDelta,
     Turn,
 )
-from engine.errors import ModelFolderError
-from engine.template import NUM_IMAGE_TOKENS, Task
 
 _PALETTE = [(220, 60, 50), (240, 170, 40), (60, 160, 90), (50, 110, 210), (150, 80, 190)]
 
@@ -91,8 +92,9 @@ class FakeEngine:
         if self.raise_error is not None:
             raise self.raise_error
         settings = request.settings
-        if settings.psr:
-            emit(Rewrite(rid, f"A detailed picture of {request.message.text.strip()}, centred."))
+        rewrite = self.rewrite(request) if settings.psr else None
+        if rewrite is not None:
+            emit(Rewrite(rid, rewrite))
         words = self.reply_text.split(" ")
         for i, word in enumerate(words):
             if cancel.is_set():
@@ -130,6 +132,11 @@ class FakeEngine:
         emit(Finished(rid, Turn.assistant(*parts), {"total": time.perf_counter() - start}))
 
     @staticmethod
+    def rewrite(request: Request) -> str:
+        """The scripted PSR rewrite of the message."""
+        return f"A detailed picture of {request.message.text.strip()}, centred."
+
+    @staticmethod
     def metadata(
         request: Request, settings: GenerationSettings, steps: int, index: int
     ) -> dict[str, Any]:
@@ -142,7 +149,7 @@ class FakeEngine:
         }
         return {
             "prompt": request.message.text,
-            "psr_rewrite": None,
+            "psr_rewrite": FakeEngine.rewrite(request) if settings.psr else None,
             "task": request.task.value,
             "settings": used,
             "history_turns": len(request.history),

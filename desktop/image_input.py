@@ -14,8 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from desktop.i18n import tr
-from engine.errors import ImageInputError
-from engine.images import load_image
+from engine.api import ImageInputError, load_image
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # larger files are refused before reading them
 MAX_PIXELS = 50_000_000  # larger images are refused before decoding them

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.image_input import load_image_file
-from engine.api import GenerationSettings, ImagePart, Request, Turn
-from engine.template import ImageRole, Role, Task
+from engine.api import GenerationSettings, ImagePart, ImageRole, Request, Role, Task, Turn
 
 APP_VERSION = "0.1.0"
 
@@ -83,18 +82,12 @@ class Job:
     def output_path(self, index: int) -> Path:
         return self.output_dir / f"turn{self.turn_id}-{self.request_id[:8]}-{index}.png"
 
-    def record(self, engine_metadata: dict[str, Any], rewrite: str = "") -> dict[str, Any]:
-        """The ``wegen`` PNG record: everything needed to run this request again."""
+    def record(self, engine_metadata: dict[str, Any]) -> dict[str, Any]:
+        """The ``wegen`` PNG record (format 2, see `engine.png_metadata`): the engine's
+        `ImageDone.metadata` plus what only the app knows, nothing said twice."""
         return {
+            **engine_metadata,
             "app_version": APP_VERSION,
-            "request": {
-                "text": self.message.text,
-                "rewrite": rewrite,
-                "task": self.task.value,
-                "settings": self.settings.to_dict(),
-                "attachments": self.message.summary()["images"],
-                "history": [turn.summary() for turn in self.history],
-                "request_id": self.request_id,
-            },
-            "engine": engine_metadata,
+            "request_id": self.request_id,
+            "history": [turn.summary() for turn in self.history],
         }

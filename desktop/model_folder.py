@@ -39,14 +39,12 @@ def verify_model_folder(path: str | Path, *, use_engine: bool = True) -> list[st
         return [tr(_CTX, "“{0}” is a file, not a model folder.").format(folder)]
     if not use_engine:
         return _basic_checks(folder)
-    try:
-        from engine.folder import verify_model_folder as engine_verify
-    except ImportError:
-        return _basic_checks(folder)
-    from engine.errors import ModelFolderError
+    from engine.api import ModelFolderError, verify_model_folder
 
     try:
-        return [str(problem) for problem in engine_verify(str(folder))]
+        return verify_model_folder(str(folder))
+    except ImportError:  # no torch: the engine's checks cannot run
+        return _basic_checks(folder)
     except ModelFolderError as error:
         return [str(error)]
 

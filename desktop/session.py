@@ -28,7 +28,6 @@ from desktop.job import ImageSpec, Job, TurnSpec
 from desktop.job_queue import JobQueue, LoadModel, VerifyFolder
 from desktop.model_folder import verify_model_folder
 from desktop.orphans import DataFolderLock, remove_orphans
-from desktop.png_metadata import copy_file_atomic, save_png_atomic
 from desktop.qt_images import pil_to_qimage
 from desktop.worker import (
     EngineWorker,
@@ -48,12 +47,16 @@ from engine.api import (
     Failed,
     Finished,
     GenerationSettings,
+    ImageRole,
     ImageTokenProgress,
     ModelInfo,
     Rewrite,
+    Role,
+    Task,
     TextDelta,
+    copy_file_atomic,
+    save_png_atomic,
 )
-from engine.template import ImageRole, Role, Task
 
 log = logging.getLogger(__name__)
 _CTX = "Session"

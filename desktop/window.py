@@ -42,15 +42,13 @@ from desktop.export import export_conversation, export_image, suggested_file_nam
 from desktop.image_input import load_image_file
 from desktop.model_folder import how_to_get_a_model
 from desktop.paths import BUNDLED_MODEL, ICONS
-from desktop.png_metadata import read_png_metadata, recipe_from_metadata
 from desktop.qt_images import pil_to_qimage
 from desktop.queue_panel import QueuePanel
 from desktop.recent_images import RecentImages
 from desktop.session import ModelState, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.theme import apply_theme
-from engine.bundled import BUNDLED_NAME
-from engine.errors import ImageInputError
+from engine.api import BUNDLED_NAME, ImageInputError, read_png_metadata, recipe_from_metadata
 
 #: how long closing waits for the engine to stop: a reply stops at its next step; a model
 #: load cannot be cancelled, and the app exits without waiting for it (see desktop.main)

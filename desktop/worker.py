@@ -27,20 +27,20 @@ from desktop.i18n import tr
 from desktop.job import Job
 from desktop.job_queue import JobQueue, LoadModel, Stop, VerifyFolder
 from desktop.model_folder import verify_model_folder
-from desktop.png_metadata import save_png_atomic
 from desktop.qt_images import pil_to_qimage
 from engine.api import (
     Cancelled,
+    CancelledError,
     Engine,
     Event,
     Failed,
     Finished,
     ImageDone,
     ModelInfo,
-    Rewrite,
+    WeGenError,
+    create_engine,
+    save_png_atomic,
 )
-from engine.errors import Cancelled as CancelledError
-from engine.errors import WeGenError
 
 log = logging.getLogger(__name__)
 _CTX = "Worker"
@@ -91,9 +91,7 @@ WorkerEvent = ModelLoading | ModelLoaded | ModelFailed | FolderVerified | JobSta
 
 def default_engine_factory() -> Engine:
     """The real engine (imported here, on the worker thread)."""
-    from engine.chat_engine import WeGenEngine
-
-    return WeGenEngine()
+    return create_engine()
 
 
 class EngineWorker(QThread):
@@ -191,7 +189,6 @@ class EngineWorker(QThread):
             self._current = (job, cancel)
         self.reported.emit(JobStarted(job.request_id))
         done = False
-        rewrite = ""
 
         def finish(event: Event) -> None:
             nonlocal done
@@ -200,12 +197,11 @@ class EngineWorker(QThread):
                 self.reported.emit(event)
 
         def on_event(event: Event) -> None:
-            nonlocal rewrite
             if done:
                 return
             if isinstance(event, ImageDone):
                 path = job.output_path(event.index)
-                save_png_atomic(event.image, path, job.record(event.metadata, rewrite))
+                save_png_atomic(event.image, path, job.record(event.metadata))
                 self.reported.emit(
                     ImageSaved(
                         job.request_id,
@@ -219,8 +215,6 @@ class EngineWorker(QThread):
             elif isinstance(event, Finished | Cancelled | Failed):
                 finish(event)
             else:
-                if isinstance(event, Rewrite):
-                    rewrite = event.text
                 self.reported.emit(event)
 
         try:

@@ -9,6 +9,11 @@ cancel)``. ``run`` blocks, calling ``on_event`` from the calling thread with `Te
 `Rewrite`, `ImageTokenProgress`, `DenoiseStep`, `ImageDone`, and finally exactly one of
 `Finished`, `Cancelled` or `Failed`. ``cancel`` is anything with ``is_set()`` (a
 ``threading.Event``); the token loop and the denoise loop check it every step.
+
+It is also all the app imports from the engine (a test keeps it so): the enums, the error
+classes, image loading (`load_image`), the atomic writers and the PNG metadata
+(`engine.png_metadata`), the bundled model's name and folder, `verify_model_folder` and
+`create_engine`, the factory of the real engine, which imports torch only when called.
 """
 
 from __future__ import annotations
@@ -20,16 +25,40 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.errors import SettingsError
-from engine.template import ImageRole, Role, Task
+from engine.bundled import BUNDLED_DIR, BUNDLED_NAME, knows_only_shapes
+from engine.errors import Cancelled as CancelledError
+from engine.errors import (
+    ImageInputError,
+    ModelFolderError,
+    OutputPathError,
+    SettingsError,
+    WeGenError,
+)
+from engine.images import load_image, supported_formats, write_file_atomic, write_png_atomic
+from engine.png_metadata import (
+    TRAINED_ALGORITHMIC_MEDIA,
+    PngMetadata,
+    Recipe,
+    copy_file_atomic,
+    migrate_record,
+    read_png_metadata,
+    recipe_from_metadata,
+    save_png_atomic,
+)
+from engine.template import NUM_IMAGE_TOKENS, ImageRole, Role, Task
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 __all__ = [
+    "BUNDLED_DIR",
+    "BUNDLED_NAME",
+    "NUM_IMAGE_TOKENS",
     "SETTING_RANGES",
+    "TRAINED_ALGORITHMIC_MEDIA",
     "CancelFlag",
     "Cancelled",
+    "CancelledError",
     "DenoiseStep",
     "Engine",
     "Event",
@@ -37,18 +66,37 @@ __all__ = [
     "Finished",
     "GenerationSettings",
     "ImageDone",
+    "ImageInputError",
     "ImagePart",
     "ImageRole",
     "ImageTokenProgress",
+    "ModelFolderError",
     "ModelInfo",
+    "OutputPathError",
+    "PngMetadata",
     "Range",
+    "Recipe",
     "Request",
     "Rewrite",
     "Role",
     "RuntimeRequest",
+    "SettingsError",
     "Task",
     "TextDelta",
     "Turn",
+    "WeGenError",
+    "copy_file_atomic",
+    "create_engine",
+    "knows_only_shapes",
+    "load_image",
+    "migrate_record",
+    "read_png_metadata",
+    "recipe_from_metadata",
+    "save_png_atomic",
+    "supported_formats",
+    "verify_model_folder",
+    "write_file_atomic",
+    "write_png_atomic",
 ]
 
 
@@ -373,3 +421,19 @@ class Engine(Protocol):
     def run(
         self, request: Request, on_event: Callable[[Event], None], cancel: CancelFlag
     ) -> None: ...
+
+
+def create_engine() -> Engine:
+    """The real engine, `engine.chat_engine.WeGenEngine` (imports torch: call it where the model
+    will run, e.g. on the app's worker thread)."""
+    from engine.chat_engine import WeGenEngine
+
+    return WeGenEngine()
+
+
+def verify_model_folder(folder: str) -> list[str]:
+    """The problems `engine.folder.verify_model_folder` finds in a model folder (imports torch;
+    raises `ModelFolderError` for a folder that is no model folder at all)."""
+    from engine.folder import verify_model_folder as verify
+
+    return [str(problem) for problem in verify(folder)]

@@ -321,19 +321,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def save_png(done: api.ImageDone, path: Path) -> Path:
-    """Save atomically with the request's metadata in a ``wegen`` text chunk (the app adds more).
+    """Save atomically with the image's metadata in the same three chunks the app writes
+    (`engine.png_metadata`: A1111 ``parameters``, the ``wegen`` record, XMP).
 
     A failure (disk full, read-only) raises `OutputPathError` and leaves an old file whole.
     """
-    import json
+    from engine.png_metadata import save_png_atomic
 
-    from PIL.PngImagePlugin import PngInfo
-
-    from engine.images import write_png_atomic
-
-    info = PngInfo()
-    info.add_text("wegen", json.dumps(done.metadata))
-    return write_png_atomic(done.image, path, info)
+    return save_png_atomic(done.image, path, done.metadata)
 
 
 # --- chat ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from desktop.database import MIGRATIONS, Database, DatabaseError, TurnStatus
 from desktop.fake_engine import scene
-from desktop.png_metadata import save_png_atomic
+from engine.api import save_png_atomic
 
 
 def test_wal_and_schema_version(db: Database) -> None:

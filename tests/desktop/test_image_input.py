@@ -7,7 +7,7 @@ from PIL import Image
 
 from desktop import image_input
 from desktop.image_input import load_image_file
-from engine.errors import ImageInputError
+from engine.api import ImageInputError
 
 
 def test_loads_rgb_and_flattens_alpha(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from desktop.database import Database
 from desktop.fake_engine import FakeEngine
 from desktop.orphans import DataFolderLock, orphan_files, remove_orphans
 from desktop.paths import REPO_ROOT
-from desktop.png_metadata import save_png_atomic
 from desktop.session import Session
+from engine.api import save_png_atomic
 
 #: a stand-in for the app: it records one image, finishes a second one it never records (killed
 #: before the GUI thread could), and is killed while a third is being synced to disk
@@ -25,7 +25,7 @@ from pathlib import Path
 from PIL import Image
 from desktop.database import Database
 from desktop.orphans import DataFolderLock
-from desktop.png_metadata import save_png_atomic
+from engine.api import save_png_atomic
 
 db = Database(sys.argv[1])
 assert DataFolderLock(db.data_dir).acquire()

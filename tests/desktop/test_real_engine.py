@@ -11,12 +11,10 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app_settings import AppSettings
 from desktop.database import Database
-from desktop.png_metadata import TRAINED_ALGORITHMIC_MEDIA, read_png_metadata
 from desktop.session import ModelState, Session
 from desktop.stall_meter import StallMeter
 from desktop.window import MainWindow
-from engine.api import GenerationSettings
-from engine.template import Task
+from engine.api import TRAINED_ALGORITHMIC_MEDIA, GenerationSettings, Task, read_png_metadata
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +83,7 @@ def test_one_turn_on_the_real_tiny_engine(
         assert steps == [1, 2, 3]
         meta = read_png_metadata(session.image_path(image))
         assert meta.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
-        assert meta.wegen is not None and meta.wegen["engine"]["model"] == "wegen-tiny"
+        assert meta.wegen is not None and meta.wegen["model"] == "wegen-tiny"
         assert window.canvas.image() is not None
         window.grab().save(str(artifacts / "main_window_real_engine.png"))
         assert stall_meter.ticks >= 5  # the turn ran on the worker thread

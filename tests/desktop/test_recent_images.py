@@ -14,8 +14,7 @@ from pytestqt.qtbot import QtBot
 from desktop.recent_images import RecentImages
 from desktop.session import Session
 from desktop.window import MainWindow
-from engine.api import GenerationSettings
-from engine.template import Task
+from engine.api import GenerationSettings, Task
 
 
 def _png(path: Path, colour: tuple[int, int, int]) -> Path:

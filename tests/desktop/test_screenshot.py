@@ -43,7 +43,7 @@ def test_main_window_screenshot(
         window.composer.add_files([str(photo)])
         window.composer.edit.setPlainText("now restore this photo")
         window.composer.set_task(window.composer.task)
-        from engine.template import Task
+        from engine.api import Task
 
         window.composer.set_task(Task.RESTORE)
         qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)

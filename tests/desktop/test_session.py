@@ -13,10 +13,15 @@ from desktop.attachment import Attachment
 from desktop.database import Database, TurnStatus
 from desktop.fake_engine import FakeEngine
 from desktop.model_folder import verify_model_folder
-from desktop.png_metadata import read_png_metadata, recipe_from_metadata
 from desktop.session import ModelState, Session
-from engine.api import GenerationSettings
-from engine.template import ImageRole, Role, Task
+from engine.api import (
+    GenerationSettings,
+    ImageRole,
+    Role,
+    Task,
+    read_png_metadata,
+    recipe_from_metadata,
+)
 
 Wait = Callable[[Session], None]
 

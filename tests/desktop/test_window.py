@@ -20,7 +20,7 @@ from desktop.fake_engine import FakeEngine
 from desktop.model_folder import verify_model_folder
 from desktop.session import ModelState, Session
 from desktop.window import MainWindow
-from engine.template import ImageRole, Task
+from engine.api import ImageRole, Task
 
 Wait = Callable[[Session], None]
 

@@ -4,25 +4,26 @@ Three chunks:
 
 - ``parameters`` (tEXt, iTXt when not Latin-1): the AUTOMATIC1111 layout that existing tools
   read (sd-parsers, image browsers): the prompt, then one line of ``Key: value`` pairs.
-- ``wegen`` (compressed iTXt): our record, JSON: ``{"format": 1, "request": {...}, "engine":
-  {...}}`` where ``request`` is the message text, task, settings (with the seed used),
-  attachments and a summary of the history, and ``engine`` is `ImageDone.metadata`.
+- ``wegen`` (compressed iTXt): our record, JSON, format 2: `ImageDone.metadata` as the engine
+  made it (``prompt``, ``model_prompt``, ``psr_rewrite``, ``task``, ``settings`` with the seed
+  used, ``attachments``, ``history_turns``, ``model``, ``model_folder``, ``runtime``) plus
+  ``"format": 2`` and what only the app knows: ``app_version``, ``request_id`` and ``history``
+  (a summary of the earlier turns). The CLI writes the same record without the app's keys.
+  Format 1 (the app before) nested its own copy of the request under ``request`` and the
+  engine's record under ``engine``; `migrate_record` turns it into format 2.
 - ``XML:com.adobe.xmp`` (iTXt): an XMP packet with the IPTC ``DigitalSourceType``
   ``trainedAlgorithmicMedia`` (AI-generated media) and the prompt as ``dc:description``.
 
-Files are written atomically: a temporary file in the same folder, flushed, then ``os.replace``.
+Files are written with `engine.images.write_png_atomic`, the one atomic writer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +31,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image, PngImagePlugin
 
-FORMAT_VERSION = 1
+from engine.images import write_file_atomic, write_png_atomic
+
+FORMAT_VERSION = 2
 WEGEN_KEY = "wegen"
 PARAMETERS_KEY = "parameters"
 XMP_KEY = "XML:com.adobe.xmp"
@@ -41,7 +44,8 @@ GENERATOR = "WeGen"
 
 @dataclass(frozen=True)
 class PngMetadata:
-    """What `read_png_metadata` found; any part may be missing (a PNG from another tool)."""
+    """What `read_png_metadata` found; any part may be missing (a PNG from another tool).
+    ``wegen`` is always a format-2 record (an older one is migrated as it is read)."""
 
     parameters: str | None
     wegen: dict[str, Any] | None
@@ -49,33 +53,60 @@ class PngMetadata:
 
 
 def a1111_parameters(record: dict[str, Any], width: int, height: int) -> str:
-    """The A1111 ``parameters`` text for a `wegen` record."""
-    request = record.get("request", {})
-    engine = record.get("engine", {})
-    settings = request.get("settings", {})
-
-    used = engine.get("settings", {})  # the engine's settings, defaults resolved
+    """The A1111 ``parameters`` text for a `wegen` record (any format)."""
+    record = migrate_record(record)
+    settings = record.get("settings", {})
 
     def pick(key: str, default: Any) -> Any:
-        value = used.get(key, settings.get(key))
+        value = settings.get(key)
         return default if value is None else value
 
-    prompt = request.get("rewrite") or engine.get("psr_rewrite") or request.get("text", "")
+    prompt = record.get("psr_rewrite") or record.get("prompt", "")
     fields = {
         "Steps": pick("steps", ""),
         "Sampler": GENERATOR,
         "CFG scale": pick("guidance", ""),
         "Seed": pick("seed", ""),
         "Size": f"{width}x{height}",
-        "Model": engine.get("model", request.get("model", "")),
+        "Model": record.get("model", ""),
         "Embedding CFG": pick("embedding_cfg", 1.0),
         "Denoising strength": pick("denoise_strength", 1.0),
         "PSR": "on" if settings.get("psr") else "off",
-        "Task": request.get("task", "auto"),
+        "Task": record.get("task", "auto"),
         "Version": f"{GENERATOR} {record.get('app_version', '')}".strip(),
     }
     line = ", ".join(f"{key}: {_clean(value)}" for key, value in fields.items() if value != "")
     return f"{prompt.strip()}\n{line}"
+
+
+def migrate_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A `wegen` record of any format as format 2 (a format-2 record is returned as it is).
+
+    Format 1 was ``{"format": 1, "app_version", "request": {text, rewrite, task, settings,
+    attachments, history, request_id}, "engine": ImageDone.metadata}``; the engine's fields win
+    where both have one (its settings have the defaults resolved), the request's fill the gaps.
+    """
+    if record.get("format") == FORMAT_VERSION or (
+        "request" not in record and "engine" not in record
+    ):
+        return record
+    request = record.get("request") or {}
+    engine = record.get("engine") or {}
+    migrated: dict[str, Any] = {**engine, "format": FORMAT_VERSION}
+    migrated.setdefault("prompt", request.get("text", ""))
+    if not migrated.get("psr_rewrite") and request.get("rewrite"):
+        migrated["psr_rewrite"] = request["rewrite"]
+    migrated.setdefault("task", request.get("task", "auto"))
+    migrated["settings"] = {**request.get("settings", {}), **engine.get("settings", {})}
+    migrated.setdefault("attachments", request.get("attachments", []))
+    if "app_version" in record:
+        migrated["app_version"] = record["app_version"]
+    if "request_id" in request:
+        migrated["request_id"] = request["request_id"]
+    if "history" in request:
+        migrated["history"] = request["history"]
+        migrated.setdefault("history_turns", len(request["history"]))
+    return migrated
 
 
 def _clean(value: Any) -> str:
@@ -105,20 +136,23 @@ def xmp_packet(description: str) -> str:
 
 
 def png_info(record: dict[str, Any], width: int, height: int) -> PngImagePlugin.PngInfo:
+    """The three chunks for ``record`` (`ImageDone.metadata`, plus the app's keys if any)."""
+    record = migrate_record(record)
     info = PngImagePlugin.PngInfo()
     info.add_text(PARAMETERS_KEY, a1111_parameters(record, width, height))
-    info.add_itxt(WEGEN_KEY, json.dumps({"format": FORMAT_VERSION, **record}), zip=True)
-    prompt = record.get("request", {}).get("text", "")
-    info.add_itxt(XMP_KEY, xmp_packet(prompt))
+    info.add_itxt(WEGEN_KEY, json.dumps({**record, "format": FORMAT_VERSION}), zip=True)
+    info.add_itxt(XMP_KEY, xmp_packet(record.get("prompt", "")))
     return info
 
 
 def save_png_atomic(
     image: Image.Image, path: Path | str, record: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``image`` to ``path`` as PNG (with the metadata when ``record`` is given)."""
+    """Write ``image`` to ``path`` as PNG (with the metadata when ``record`` is given), through
+    `engine.images.write_png_atomic`: `OutputPathError` on a failed write, the old file kept."""
     info = png_info(record, *image.size) if record is not None else None
-    return _write_atomic(path, lambda handle: image.save(handle, format="PNG", pnginfo=info))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_png_atomic(image, path, info)
 
 
 def copy_file_atomic(source: Path | str, path: Path | str) -> Path:
@@ -128,25 +162,8 @@ def copy_file_atomic(source: Path | str, path: Path | str) -> Path:
         with open(source, "rb") as src:
             shutil.copyfileobj(src, handle, 1 << 20)
 
-    return _write_atomic(path, copy)
-
-
-def _write_atomic(path: Path | str, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write through a temporary file in the same folder, synced, then renamed over ``path``:
-    a crash leaves either the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_file_atomic(path, copy)
 
 
 def read_png_metadata(path: Path | str) -> PngMetadata:
@@ -163,7 +180,7 @@ def read_png_metadata(path: Path | str) -> PngMetadata:
         except json.JSONDecodeError:
             loaded = None
         if isinstance(loaded, dict):
-            wegen = loaded
+            wegen = migrate_record(loaded)
     return PngMetadata(
         parameters=info.get(PARAMETERS_KEY),
         wegen=wegen,
@@ -200,10 +217,10 @@ class Recipe:
 def recipe_from_metadata(meta: PngMetadata) -> Recipe | None:
     """The prompt and settings stored in an image: our record first, else the A1111 text."""
     if meta.wegen is not None:
-        request = meta.wegen.get("request", {})
-        engine = meta.wegen.get("engine", {})
-        settings = {**request.get("settings", {}), **engine.get("settings", {})}
-        return Recipe(request.get("text", ""), request.get("task", "auto"), settings)
+        record = migrate_record(meta.wegen)
+        return Recipe(
+            record.get("prompt", ""), record.get("task", "auto"), dict(record.get("settings", {}))
+        )
     if meta.parameters:
         return _recipe_from_a1111(meta.parameters)
     return None
