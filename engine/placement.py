@@ -237,7 +237,9 @@ def module_parts(model: nn.Module) -> dict[str, list[nn.Module]]:
     }
 
 
-def module_sizes(config: WeGenConfig, precision: str, model: nn.Module | None = None) -> list:
+def module_sizes(
+    config: WeGenConfig, precision: str, model: nn.Module | None = None
+) -> list[ModuleSize]:
     """`ModuleSize` per part, from a meta-device build of ``config`` (or the given model)."""
     if precision not in PRECISION_BYTES:
         raise ValueError(f"unknown precision {precision!r}; choose fp32, fp16 or bf16")
