@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.database import ImageRecord, TurnRecord, TurnStatus
 from desktop.qt_images import fit_size, thumbnail
-from engine.api import knows_only_shapes
+from engine.api import ImageRole, Role, Task, knows_only_shapes
 
 THUMB = 168  # thumbnail side in pixels
 ATTACHMENT_THUMB = 72
@@ -67,7 +67,7 @@ class TurnWidget(QFrame):
         super().__init__(parent)
         self.turn = turn
         self._image_path = image_path
-        user = turn.role == "user"
+        user = turn.role is Role.USER
         self.setObjectName("turnUser" if user else "turnAssistant")
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         layout = QVBoxLayout(self)
@@ -141,22 +141,20 @@ class TurnWidget(QFrame):
             TurnStatus.FAILED: self.tr("failed"),
             TurnStatus.INTERRUPTED: self.tr("interrupted: WeGen closed before this reply finished"),
         }.get(turn.status, "")
-        if turn.role == "user" and turn.task not in ("", "auto"):
-            status = self.tr("task: {0}").format(turn.task)
+        if turn.role is Role.USER and turn.task is not Task.AUTO:
+            status = self.tr("task: {0}").format(turn.task.value)
         self.status_label.setText(status)
-        self.retry_button.setVisible(
-            turn.role == "assistant" and turn.status in TurnStatus.RETRYABLE
-        )
-        self.cancel_button.setVisible(turn.status in TurnStatus.UNFINISHED)
+        self.retry_button.setVisible(turn.role is Role.ASSISTANT and turn.status.retryable)
+        self.cancel_button.setVisible(turn.status.unfinished)
         self.progress.setVisible(
-            turn.status == TurnStatus.RUNNING
+            turn.status is TurnStatus.RUNNING
             and self.progress.maximum() > 0
             and self.progress.value() > 0
         )
-        if turn.status != TurnStatus.RUNNING and self.preview_button is not None:
+        if turn.status is not TurnStatus.RUNNING and self.preview_button is not None:
             self.preview_button.deleteLater()
             self.preview_button = None
-        if turn.status == TurnStatus.QUEUED:
+        if turn.status is TurnStatus.QUEUED:
             self.progress.reset()
 
     def append_text(self, text: str) -> None:
@@ -186,18 +184,18 @@ class TurnWidget(QFrame):
             self.preview_button.set_image(image, THUMB)
 
     def add_image(self, record: ImageRecord, image: QImage | None) -> ThumbnailButton:
-        side = THUMB if self.turn.role == "assistant" else ATTACHMENT_THUMB
+        side = THUMB if self.turn.role is Role.ASSISTANT else ATTACHMENT_THUMB
         if image is None:
             image = load_thumbnail(self._image_path(record), side)
         tooltip = record.source or Path(record.path).name
-        if record.role != "image":
+        if record.role is not ImageRole.IMAGE:
             tooltip = f"{_role_name(self, record.role)}: {tooltip}"
         button = ThumbnailButton(image, side, tooltip)
         button.clicked.connect(lambda: self.image_clicked.emit(record))
         box = QVBoxLayout()
         box.setSpacing(2)
         box.addWidget(button)
-        if self.turn.role == "user":
+        if self.turn.role is Role.USER:
             badge = QLabel(_role_name(self, record.role))
             badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
             box.addWidget(badge)
@@ -212,15 +210,15 @@ class TurnWidget(QFrame):
         return button
 
 
-def _role_name(widget: QWidget, role: str) -> str:
+def _role_name(widget: QWidget, role: ImageRole) -> str:
     names = {
-        "image": widget.tr("image"),
-        "reference": widget.tr("reference"),
-        "condition": widget.tr("condition"),
-        "style": widget.tr("style"),
-        "restore": widget.tr("to restore"),
+        ImageRole.IMAGE: widget.tr("image"),
+        ImageRole.REFERENCE: widget.tr("reference"),
+        ImageRole.CONDITION: widget.tr("condition"),
+        ImageRole.STYLE: widget.tr("style"),
+        ImageRole.RESTORE: widget.tr("to restore"),
     }
-    return names.get(role, role)
+    return names.get(role, role.value)
 
 
 class ChatView(QScrollArea):

@@ -11,6 +11,7 @@ takes a database from one version to the next. A database newer than this code i
 
 from __future__ import annotations
 
+import enum
 import json
 import shutil
 import sqlite3
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from engine.api import ImageRole, Role, Task
 
 SCHEMA_VERSION = 1
 
@@ -72,8 +75,8 @@ class DatabaseError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
 
-class TurnStatus:
-    """Values of ``turns.status``."""
+class TurnStatus(str, enum.Enum):
+    """A turn's status; the value is what ``turns.status`` stores."""
 
     DONE = "done"  # finished (every user turn, and assistant turns that completed)
     QUEUED = "queued"  # waiting in the queue
@@ -82,8 +85,19 @@ class TurnStatus:
     FAILED = "failed"  # the engine reported an error (``error`` says which)
     INTERRUPTED = "interrupted"  # the app stopped while it was queued or running
 
-    UNFINISHED = (QUEUED, RUNNING)
-    RETRYABLE = (CANCELLED, FAILED, INTERRUPTED)
+    @property
+    def unfinished(self) -> bool:
+        """Waiting or running: a crash leaves it interrupted, the user can cancel it."""
+        return self in UNFINISHED
+
+    @property
+    def retryable(self) -> bool:
+        """Ended without finishing: the user can run it again."""
+        return self in RETRYABLE
+
+
+UNFINISHED = (TurnStatus.QUEUED, TurnStatus.RUNNING)
+RETRYABLE = (TurnStatus.CANCELLED, TurnStatus.FAILED, TurnStatus.INTERRUPTED)
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,7 @@ class ImageRecord:
     turn_id: int
     position: int
     path: str  # relative to the data folder
-    role: str  # an engine.template.ImageRole value
+    role: ImageRole
     source: str
     width: int
     height: int
@@ -112,12 +126,12 @@ class TurnRecord:
     id: int
     conversation_id: int
     position: int
-    role: str  # "user" or "assistant"
+    role: Role
     text: str
     rewrite: str
-    task: str
+    task: Task  # the hint a user turn was sent with (``AUTO`` on assistant turns)
     settings: dict[str, Any]
-    status: str
+    status: TurnStatus
     error: str
     request_id: str
     timings: dict[str, float]
@@ -240,12 +254,12 @@ class Database:
     def add_turn(
         self,
         conversation_id: int,
-        role: str,
+        role: Role,
         text: str = "",
         *,
-        task: str = "auto",
+        task: Task = Task.AUTO,
         settings: dict[str, Any] | None = None,
-        status: str = TurnStatus.DONE,
+        status: TurnStatus = TurnStatus.DONE,
         request_id: str = "",
     ) -> TurnRecord:
         with self.transaction() as db:
@@ -259,11 +273,11 @@ class Database:
                 (
                     conversation_id,
                     position,
-                    role,
+                    Role(role).value,
                     text,
-                    task,
+                    Task(task).value,
                     json.dumps(settings or {}),
-                    status,
+                    TurnStatus(status).value,
                     request_id,
                     time.time(),
                 ),
@@ -292,6 +306,8 @@ class Database:
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"cannot update turn columns {sorted(unknown)}")
+        if "status" in values:
+            values["status"] = TurnStatus(values["status"]).value
         encoded = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in values.items()}
         assignments = ", ".join(f"{key} = ?" for key in encoded)
         self._db.execute(
@@ -306,12 +322,12 @@ class Database:
     def recover_interrupted(self) -> list[int]:
         """Mark turns left queued or running by a crash as interrupted; return their ids."""
         rows = self._db.execute(
-            "SELECT id FROM turns WHERE status IN (?, ?)", TurnStatus.UNFINISHED
+            "SELECT id FROM turns WHERE status IN (?, ?)", [s.value for s in UNFINISHED]
         ).fetchall()
         ids = [row[0] for row in rows]
         self._db.execute(
             "UPDATE turns SET status = ? WHERE status IN (?, ?)",
-            (TurnStatus.INTERRUPTED, *TurnStatus.UNFINISHED),
+            (TurnStatus.INTERRUPTED.value, *(s.value for s in UNFINISHED)),
         )
         return ids
 
@@ -319,6 +335,9 @@ class Database:
         data = _known(TurnRecord, row)
         data["settings"] = json.loads(data["settings"])
         data["timings"] = json.loads(data["timings"])
+        data["role"] = Role(data["role"])
+        data["task"] = Task(data["task"])
+        data["status"] = TurnStatus(data["status"])
         return TurnRecord(**data, images=tuple(self.images(data["id"])))
 
     # --- images ---------------------------------------------------------------------------
@@ -329,10 +348,11 @@ class Database:
         *,
         width: int,
         height: int,
-        role: str = "image",
+        role: ImageRole = ImageRole.IMAGE,
         source: str = "",
         metadata: dict[str, Any] | None = None,
     ) -> ImageRecord:
+        role = ImageRole(role)
         relative = Path(path).resolve().relative_to(self.data_dir.resolve()).as_posix()
         with self.transaction() as db:
             position = db.execute(
@@ -345,7 +365,7 @@ class Database:
                     turn_id,
                     position,
                     relative,
-                    role,
+                    role.value,
                     source,
                     width,
                     height,
@@ -378,6 +398,7 @@ class Database:
     def _image(row: sqlite3.Row) -> ImageRecord:
         data = _known(ImageRecord, row)
         data["metadata"] = json.loads(data["metadata"])
+        data["role"] = ImageRole(data["role"])
         return ImageRecord(**data)
 
     # --- settings -------------------------------------------------------------------------

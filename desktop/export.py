@@ -12,7 +12,8 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-from desktop.database import Database
+from desktop.database import Database, TurnStatus
+from engine.api import Role, Task
 
 NAME_LENGTH = 60  # characters of the prompt kept in a suggested file name
 
@@ -82,8 +83,10 @@ def export_conversation(db: Database, conversation_id: int, destination: Path) -
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
             for turn in turns:
-                who = "You" if turn.role == "user" else "WeGen"
-                lines.append(f"**{who}**" + (f" ({turn.task})" if turn.task != "auto" else ""))
+                who = "You" if turn.role is Role.USER else "WeGen"
+                lines.append(
+                    f"**{who}**" + (f" ({turn.task.value})" if turn.task is not Task.AUTO else "")
+                )
                 if turn.rewrite:
                     lines.append(f"> Rewritten prompt: {turn.rewrite}")
                 if turn.text:
@@ -94,19 +97,23 @@ def export_conversation(db: Database, conversation_id: int, destination: Path) -
                     path = db.image_path(image)
                     if path.is_file():
                         archive.write(path, name)
-                        lines.append(f"![{image.role}]({name})")
-                        names.append({"file": name, "role": image.role, "source": image.source})
-                if turn.status != "done":
-                    lines.append(f"_({turn.status}{': ' + turn.error if turn.error else ''})_")
+                        lines.append(f"![{image.role.value}]({name})")
+                        names.append(
+                            {"file": name, "role": image.role.value, "source": image.source}
+                        )
+                if turn.status is not TurnStatus.DONE:
+                    lines.append(
+                        f"_({turn.status.value}{': ' + turn.error if turn.error else ''})_"
+                    )
                 lines.append("")
                 turn_records.append(
                     {
-                        "role": turn.role,
+                        "role": turn.role.value,
                         "text": turn.text,
                         "rewrite": turn.rewrite,
-                        "task": turn.task,
+                        "task": turn.task.value,
                         "settings": turn.settings,
-                        "status": turn.status,
+                        "status": turn.status.value,
                         "images": names,
                     }
                 )

@@ -232,7 +232,7 @@ class Session(QObject):
             self.conversation_opened.emit(self.conversation_id)
         conversation_id = self.conversation_id
         user = self.db.add_turn(
-            conversation_id, Role.USER.value, text, task=task.value, settings=settings.to_dict()
+            conversation_id, Role.USER, text, task=task, settings=settings.to_dict()
         )
         folder = self.db.conversation_dir(conversation_id)
         for index, attachment in enumerate(attachments):
@@ -243,14 +243,12 @@ class Session(QObject):
                 path,
                 width=width,
                 height=height,
-                role=attachment.role.value,
+                role=attachment.role,
                 source=attachment.source,
             )
         user = self.db.turn(user.id) or user
         self.turn_added.emit(user)
-        assistant = self.db.add_turn(
-            conversation_id, Role.ASSISTANT.value, status=TurnStatus.QUEUED
-        )
+        assistant = self.db.add_turn(conversation_id, Role.ASSISTANT, status=TurnStatus.QUEUED)
         self.turn_added.emit(assistant)
         self._queue_reply(assistant, user)
         self.conversations_changed.emit()
@@ -259,12 +257,12 @@ class Session(QObject):
     def retry(self, turn_id: int) -> bool:
         """Run an interrupted, cancelled or failed reply again, in its place."""
         turn = self.db.turn(turn_id)
-        if turn is None or turn.role != Role.ASSISTANT.value:
+        if turn is None or turn.role is not Role.ASSISTANT:
             return False
-        if turn.status not in TurnStatus.RETRYABLE:
+        if not turn.status.retryable:
             return False
         turns = self.db.turns(turn.conversation_id)
-        users = [t for t in turns if t.position < turn.position and t.role == Role.USER.value]
+        users = [t for t in turns if t.position < turn.position and t.role is Role.USER]
         if not users:
             return False
         self.db.delete_images_of_turn(turn_id)
@@ -286,7 +284,7 @@ class Session(QObject):
             message=_spec(self.db, user),
             history=tuple(history),
             settings=GenerationSettings.from_dict(user.settings),
-            task=Task(user.task),
+            task=user.task,
             output_dir=self.db.conversation_dir(assistant.conversation_id),
         )
         self.db.update_turn(assistant.id, request_id=job.request_id)
@@ -341,20 +339,20 @@ class Session(QObject):
     def before_image(self, image: ImageRecord) -> ImageRecord | None:
         """The image an edit, restoration or restyle started from, for the comparison view."""
         turn = self.db.turn(image.turn_id)
-        if turn is None or turn.role != Role.ASSISTANT.value:
+        if turn is None or turn.role is not Role.ASSISTANT:
             return None
         earlier = [t for t in self.db.turns(turn.conversation_id) if t.position < turn.position]
-        users = [t for t in earlier if t.role == Role.USER.value]
+        users = [t for t in earlier if t.role is Role.USER]
         if not users:
             return None
         user = users[-1]
         for role in (ImageRole.RESTORE, ImageRole.IMAGE):
             for candidate in user.images:
-                if candidate.role == role.value:
+                if candidate.role is role:
                     return candidate
-        if user.task in (Task.EDIT.value, Task.VARIATIONS.value, Task.AUTO.value):
+        if user.task in (Task.EDIT, Task.VARIATIONS, Task.AUTO):
             for previous in reversed(earlier):
-                if previous.role == Role.ASSISTANT.value and previous.images:
+                if previous.role is Role.ASSISTANT and previous.images:
                     return previous.images[-1]
         return None
 
@@ -447,13 +445,12 @@ class Session(QObject):
 
 def _spec(db: Database, turn: TurnRecord) -> TurnSpec:
     return TurnSpec(
-        Role(turn.role),
+        turn.role,
         turn.text,
         tuple(
-            ImageSpec(db.image_path(i), ImageRole(i.role), i.source or Path(i.path).name)
-            for i in turn.images
+            ImageSpec(db.image_path(i), i.role, i.source or Path(i.path).name) for i in turn.images
         ),
-        Task(turn.task) if turn.role == Role.USER.value else Task.AUTO,
+        turn.task if turn.role is Role.USER else Task.AUTO,
     )
 
 
@@ -461,9 +458,9 @@ def _history(db: Database, turns: list[TurnRecord]) -> list[TurnSpec]:
     """Completed user/assistant pairs, in order (failed or unfinished replies are left out)."""
     history: list[TurnSpec] = []
     for user, reply in itertools.pairwise(turns):
-        if user.role != Role.USER.value or reply.role != Role.ASSISTANT.value:
+        if user.role is not Role.USER or reply.role is not Role.ASSISTANT:
             continue
-        if reply.status != TurnStatus.DONE or not (reply.text or reply.images):
+        if reply.status is not TurnStatus.DONE or not (reply.text or reply.images):
             continue
         history += [_spec(db, user), _spec(db, reply)]
     return history

@@ -48,7 +48,7 @@ from desktop.recent_images import RecentImages
 from desktop.session import ModelState, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.theme import apply_theme
-from engine.api import BUNDLED_NAME, ImageInputError, read_png_metadata, recipe_from_metadata
+from engine.api import BUNDLED_NAME, ImageInputError, Role, read_png_metadata, recipe_from_metadata
 
 #: how long closing waits for the engine to stop: a reply stops at its next step; a model
 #: load cannot be cancelled, and the app exits without waiting for it (see desktop.main)
@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
         self._preview_turn = None
         turns = self.session.turns()
         self.chat.set_turns(turns)
-        images = [i for t in turns if t.role == "assistant" for i in t.images]
+        images = [i for t in turns if t.role is Role.ASSISTANT for i in t.images]
         if images:
             self.show_image(images[-1])
         else:
@@ -301,7 +301,7 @@ class MainWindow(QMainWindow):
     def _turn_changed(self, turn: TurnRecord) -> None:
         if self._is_current(turn.conversation_id):
             self.chat.update_turn(turn)
-        if turn.id == self._preview_turn and turn.status != TurnStatus.RUNNING:
+        if turn.id == self._preview_turn and turn.status is not TurnStatus.RUNNING:
             self._preview_turn = None
             self._end_preview(turn)
 

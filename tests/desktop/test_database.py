@@ -7,7 +7,7 @@ import pytest
 
 from desktop.database import MIGRATIONS, Database, DatabaseError, TurnStatus
 from desktop.fake_engine import scene
-from engine.api import save_png_atomic
+from engine.api import ImageRole, Role, Task, save_png_atomic
 
 
 def test_wal_and_schema_version(db: Database) -> None:
@@ -113,3 +113,42 @@ def test_update_turn_rejects_unknown_columns(db: Database) -> None:
     turn = db.add_turn(conv.id, "user", "hi")
     with pytest.raises(ValueError, match="position"):
         db.update_turn(turn.id, position=3)
+
+
+def test_records_carry_enums_and_the_file_keeps_plain_values(data_dir: Path) -> None:
+    db = Database(data_dir)
+    conv = db.create_conversation("Roles")
+    user = db.add_turn(conv.id, Role.USER, "restore this", task=Task.RESTORE)
+    reply = db.add_turn(conv.id, Role.ASSISTANT, status=TurnStatus.QUEUED)
+    path = save_png_atomic(scene("old", 1, 16), db.conversation_dir(conv.id) / "att.png")
+    db.add_image(user.id, path, width=16, height=16, role=ImageRole.RESTORE)
+    db.update_turn(reply.id, status=TurnStatus.FAILED)
+    db.close()
+
+    raw = sqlite3.connect(data_dir / "wegen.sqlite3")
+    rows = raw.execute("SELECT role, task, status FROM turns ORDER BY position").fetchall()
+    assert rows == [("user", "restore", "done"), ("assistant", "auto", "failed")]
+    assert raw.execute("SELECT role FROM images").fetchall() == [("restore",)]
+    # a row as an earlier version wrote it reads back as enums too
+    raw.execute(
+        "INSERT INTO turns (conversation_id, position, role, text, task, status, created) "
+        "VALUES (?, 2, 'user', 'again', 'edit', 'interrupted', 0)",
+        (conv.id,),
+    )
+    raw.commit()
+    raw.close()
+
+    again = Database(data_dir)
+    first, second, third = again.turns(conv.id)
+    assert (first.role, first.task, first.status) == (Role.USER, Task.RESTORE, TurnStatus.DONE)
+    assert type(first.role) is Role and type(first.task) is Task
+    assert type(first.status) is TurnStatus
+    assert first.images[0].role is ImageRole.RESTORE
+    assert second.role is Role.ASSISTANT and second.status is TurnStatus.FAILED
+    assert second.status.retryable and not second.status.unfinished
+    assert (third.role, third.task, third.status) == (
+        Role.USER,
+        Task.EDIT,
+        TurnStatus.INTERRUPTED,
+    )
+    again.close()
