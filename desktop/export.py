@@ -4,16 +4,17 @@ images, a readable transcript and a JSON record). No Qt."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 import unicodedata
 import zipfile
 from pathlib import Path
+from typing import IO
 
 from desktop.database import Database, TurnStatus
-from engine.api import Role, Task
+from engine.api import Role, Task, new_file_mode, write_file_atomic
+
+__all__ = ["export_conversation", "export_image", "new_file_mode", "suggested_file_name"]
 
 NAME_LENGTH = 60  # characters of the prompt kept in a suggested file name
 
@@ -34,36 +35,18 @@ def suggested_file_name(prompt: str, index: int = 0, suffix: str = ".png") -> st
     return stem + suffix
 
 
-def new_file_mode() -> int:
-    """The permissions a new file gets from this process's umask (e.g. 0o644)."""
-    try:  # Linux says it without changing it (os.umask sets it for every thread meanwhile)
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def export_image(source: Path, destination: Path) -> Path:
     """Copy a saved image (with its metadata) to ``destination``, atomically, with the
     permissions of a new file (or those of the file it replaces)."""
     destination = Path(destination)
     if destination.suffix.lower() != source.suffix.lower():
         destination = destination.with_suffix(source.suffix)
-    fd, tmp = tempfile.mkstemp(prefix=".export.", dir=destination.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        _set_mode(Path(tmp), destination)
-        os.replace(tmp, destination)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return destination
+
+    def copy(handle: IO[bytes]) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, handle, 1 << 20)
+
+    return write_file_atomic(destination, copy, keep_mode=True)
 
 
 def export_conversation(db: Database, conversation_id: int, destination: Path) -> Path:
@@ -78,10 +61,9 @@ def export_conversation(db: Database, conversation_id: int, destination: Path) -
     lines = [f"# {conversation.title}", ""]
     turn_records: list[dict[str, object]] = []
     record = {"format": 1, "title": conversation.title, "turns": turn_records}
-    fd, tmp = tempfile.mkstemp(prefix=".export.", suffix=".zip", dir=destination.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+
+    def write(handle: IO[bytes]) -> None:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
             for turn in turns:
                 who = "You" if turn.role is Role.USER else "WeGen"
                 lines.append(
@@ -119,18 +101,5 @@ def export_conversation(db: Database, conversation_id: int, destination: Path) -
                 )
             archive.writestr("conversation.md", "\n".join(lines))
             archive.writestr("conversation.json", json.dumps(record, indent=1))
-        _set_mode(Path(tmp), destination)
-        os.replace(tmp, destination)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return destination
 
-
-def _set_mode(tmp: Path, destination: Path) -> None:
-    """mkstemp makes files only the owner can read; an export is a normal file."""
-    try:
-        mode = destination.stat().st_mode & 0o777
-    except OSError:
-        mode = new_file_mode()
-    os.chmod(tmp, mode)
+    return write_file_atomic(destination, write, keep_mode=True)

@@ -48,7 +48,14 @@ from desktop.recent_images import RecentImages
 from desktop.session import ModelState, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.theme import apply_theme
-from engine.api import BUNDLED_NAME, ImageInputError, Role, read_png_metadata, recipe_from_metadata
+from engine.api import (
+    BUNDLED_NAME,
+    ImageInputError,
+    OutputPathError,
+    Role,
+    read_png_metadata,
+    recipe_from_metadata,
+)
 
 #: how long closing waits for the engine to stop: a reply stops at its next step; a model
 #: load cannot be cancelled, and the app exits without waiting for it (see desktop.main)
@@ -488,7 +495,7 @@ class MainWindow(QMainWindow):
             self._last_export_folder = Path(target).parent
             try:
                 export_image(source, Path(target))
-            except OSError as error:
+            except (OSError, OutputPathError) as error:
                 QMessageBox.warning(self, self.tr("Export failed"), str(error))
             else:
                 self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
@@ -521,7 +528,7 @@ class MainWindow(QMainWindow):
             self._last_export_folder = Path(target).parent
             try:
                 export_conversation(self.session.db, conversation_id, Path(target))
-            except OSError as error:
+            except (OSError, OutputPathError) as error:
                 QMessageBox.warning(self, self.tr("Export failed"), str(error))
             else:
                 self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)

@@ -34,7 +34,13 @@ from engine.errors import (
     SettingsError,
     WeGenError,
 )
-from engine.images import load_image, supported_formats, write_file_atomic, write_png_atomic
+from engine.images import (
+    load_image,
+    new_file_mode,
+    supported_formats,
+    write_file_atomic,
+    write_png_atomic,
+)
 from engine.png_metadata import (
     TRAINED_ALGORITHMIC_MEDIA,
     PngMetadata,
@@ -90,6 +96,7 @@ __all__ = [
     "knows_only_shapes",
     "load_image",
     "migrate_record",
+    "new_file_mode",
     "read_png_metadata",
     "recipe_from_metadata",
     "save_png_atomic",

@@ -43,6 +43,7 @@ gets the permissions any new file of the user's gets (0666 less the umask).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -226,8 +227,16 @@ def check_output_file(
     return target
 
 
-def write_file_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+def write_file_atomic(
+    path: str | os.PathLike[str],
+    write: Callable[[IO[bytes]], None],
+    *,
+    keep_mode: bool = False,
+) -> Path:
     """Write a file through ``write(handle)``, atomically (see the module docs); returns its path.
+
+    The file gets `new_file_mode`, or with ``keep_mode`` the permissions of the file it replaces
+    (an export over a file the user made private stays private).
 
     The folder must exist. A failure (``OSError`` from ``write`` or the file system: disk full,
     read-only, permission denied) removes the temporary file, leaves any old file as it was, and
@@ -237,6 +246,10 @@ def write_file_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]],
     given = Path(path)
     target = Path(os.path.realpath(given))
     existed = target.exists()
+    mode = new_file_mode()
+    if keep_mode and existed:
+        with contextlib.suppress(OSError):
+            mode = stat.S_IMODE(target.stat().st_mode)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
     except OSError as err:
@@ -245,7 +258,7 @@ def write_file_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]],
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp made it 0600
+            os.fchmod(handle.fileno(), mode)  # mkstemp made it 0600
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException as err:
@@ -264,6 +277,11 @@ def write_png_atomic(
 ) -> Path:
     """`write_file_atomic` of ``image`` as PNG, with ``pnginfo``'s text chunks."""
     return write_file_atomic(path, lambda f: image.save(f, format="PNG", pnginfo=pnginfo))
+
+
+def new_file_mode() -> int:
+    """The permissions a new file gets from this process's umask (e.g. 0o644)."""
+    return 0o666 & ~_umask()
 
 
 def _umask() -> int:
