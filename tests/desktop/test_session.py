@@ -242,3 +242,25 @@ def test_empty_message_is_refused(session: Session, qtbot: QtBot) -> None:
         assert session.send("   ", [], GenerationSettings()) is None
     assert "Type a message" in notice.args[0]
     assert session.conversations() == []
+
+
+def test_a_saved_image_carries_one_format_2_record(session: Session, wait_idle: Wait) -> None:
+    session.send("a fox", [], GenerationSettings(seed=3, psr=True))
+    wait_idle(session)
+    session.send("now a blue one", [], GenerationSettings(seed=4))
+    wait_idle(session)
+    *_, assistant = session.turns()
+    [image] = assistant.images
+    meta = read_png_metadata(session.image_path(image))
+    assert meta.wegen is not None
+    record = meta.wegen
+    assert record["format"] == 2 and "request" not in record and "engine" not in record
+    # the engine's record as it was, plus only what the app knows
+    assert {k: v for k, v in record.items() if k in image.metadata} == image.metadata
+    assert set(record) - set(image.metadata) == {"format", "app_version", "request_id", "history"}
+    assert record["request_id"] == assistant.request_id
+    assert [turn["role"] for turn in record["history"]] == ["user", "assistant"]
+    assert record["history"][0]["text"] == "a fox"
+    first = read_png_metadata(session.image_path(session.turns()[1].images[0])).wegen
+    assert first is not None and first["psr_rewrite"] == "A detailed picture of a fox, centred."
+    assert meta.parameters is not None and meta.parameters.startswith("now a blue one\n")
