@@ -20,7 +20,7 @@ class Attachment:
 
     @classmethod
     def from_file(cls, path: Path | str, role: ImageRole = ImageRole.IMAGE) -> Attachment:
-        """Raises `engine.errors.ImageInputError` with a message for the person."""
+        """Raises `engine.api.ImageInputError` with a message for the person."""
         path = Path(path)
         return cls(load_image_file(path), role, path.name, path)
 

@@ -1,10 +1,10 @@
 """Checking and loading the images a person attaches, drops, pastes or opens. No Qt.
 
-Decoding is the engine's (`engine.images.load_image`: size checked before decoding, truncation
+Decoding is the engine's (`engine.api.load_image`: size checked before decoding, truncation
 detected, orientation, transparency and colour handled); this module adds the desktop's own
 limits: files larger than `MAX_FILE_BYTES` are refused unread, and attachments are scaled down to
 `MAX_SIDE` so a 50-megapixel photo does not sit in memory at full size. Every failure is an
-`engine.errors.ImageInputError` whose message names the file and says what to do.
+`engine.api.ImageInputError` whose message names the file and says what to do.
 """
 
 from __future__ import annotations

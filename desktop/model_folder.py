@@ -1,8 +1,8 @@
 """Choosing and checking a model folder, and saying how to get one. No Qt widgets.
 
-Verification is the engine's (`engine.folder.verify_model_folder`, imported lazily because the
-engine may pull in torch); when that module is not there yet, a few file checks stand in and say
-that the full check is unavailable.
+Verification is the engine's (`engine.api.verify_model_folder`, which imports the engine's folder
+checks, and with them torch, only when called); when torch is not installed, a few file checks
+stand in.
 """
 
 from __future__ import annotations

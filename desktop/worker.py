@@ -90,7 +90,8 @@ WorkerEvent = ModelLoading | ModelLoaded | ModelFailed | FolderVerified | JobSta
 
 
 def default_engine_factory() -> Engine:
-    """The real engine (imported here, on the worker thread)."""
+    """The real engine (`engine.api.create_engine` imports it when called, on the worker
+    thread)."""
     return create_engine()
 
 

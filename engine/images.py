@@ -37,7 +37,8 @@ in [0, 1] the models read and write; `image_fingerprint` keys caches of encoded 
 Files leave through `write_file_atomic` (and `write_png_atomic`): a temporary file in the target's
 folder, written, fsync'd, renamed over the target with ``os.replace``, then the folder fsync'd,
 so a crash or a full disk leaves the old file whole (or no file), never part of one; the new file
-gets the permissions any new file of the user's gets (0666 less the umask).
+gets the permissions any new file of the user's gets (0666 less the umask: `new_file_mode`), or
+with ``keep_mode`` those of the file it replaces.
 `check_output_file` says before any work whether a file can be written there at all.
 """
 
