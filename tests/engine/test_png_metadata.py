@@ -15,20 +15,23 @@ from engine.png_metadata import (
     save_png_atomic,
 )
 
+PROMPT = "a red fox, in the snow: at night"
+SETTINGS = {
+    "seed": 1234,
+    "steps": 20,
+    "guidance": 7.5,
+    "embedding_cfg": 1.5,
+    "size": 128,
+    "psr": True,
+}
+
 # what ImageDone.metadata holds (format 2 adds the app's keys, nothing repeated)
 RECORD = {
-    "prompt": "a red fox, in the snow: at night",
-    "model_prompt": "a red fox, in the snow: at night",
+    "prompt": PROMPT,
+    "model_prompt": PROMPT,
     "psr_rewrite": None,
     "task": "generate",
-    "settings": {
-        "seed": 1234,
-        "steps": 20,
-        "guidance": 7.5,
-        "embedding_cfg": 1.5,
-        "size": 128,
-        "psr": True,
-    },
+    "settings": SETTINGS,
     "attachments": [],
     "history_turns": 0,
     "model": "wegen-tiny",
@@ -41,16 +44,9 @@ RECORD = {
 FORMAT_1 = {
     "app_version": "0.1.0",
     "request": {
-        "text": "a red fox, in the snow: at night",
+        "text": PROMPT,
         "task": "generate",
-        "settings": {
-            "seed": 1234,
-            "steps": 20,
-            "guidance": 7.5,
-            "embedding_cfg": 1.5,
-            "size": 128,
-            "psr": True,
-        },
+        "settings": SETTINGS,
         "attachments": [],
         "history": [],
     },
