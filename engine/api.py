@@ -57,9 +57,13 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 __all__ = [
+    "BACKENDS",
     "BUNDLED_DIR",
     "BUNDLED_NAME",
+    "DEVICES",
+    "MEMORY_MODES",
     "NUM_IMAGE_TOKENS",
+    "PRECISIONS",
     "SETTING_RANGES",
     "TRAINED_ALGORITHMIC_MEDIA",
     "CancelFlag",
@@ -314,13 +318,23 @@ class Request:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
+#: The runtime choices, in one place without torch (the CLI's --help and the app's settings
+#: offer them before torch is imported; engine.runtime resolves them).
+DEVICES = ("auto", "cpu", "cuda", "npu", "mps", "tensorrt")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+BACKENDS = ("eager", "compiled", "onnx")
+MEMORY_MODES = ("normal", "low")
+
+
 @dataclass(frozen=True)
 class RuntimeRequest:
     """Where and how to run: resolved by `engine.runtime.select_runtime`.
 
-    device: "auto", "cuda", "cuda:1", "npu", "mps" or "cpu"; precision: "auto", "fp32", "fp16" or
-    "bf16"; backend: "eager" or "compiled" (torch.compile of the UNet and the LLM step);
-    memory: "normal" or "low" (vision tower and decoder parked on the CPU while unused).
+    device: "auto", "cuda", "cuda:1", "npu", "mps" or "cpu" ("tensorrt" with the onnx backend);
+    precision: "auto", "fp32", "fp16" or "bf16"; backend: "eager", "compiled" (torch.compile of
+    the de-tokenizer's UNet) or "onnx" (ONNX Runtime on an exported folder, or on a PyTorch
+    folder exported once into the cache); memory: "normal" or "low" (the vision tower and the
+    decoder parked on the CPU while unused).
     """
 
     device: str = "auto"

@@ -56,9 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--model", help="model folder (default: $WEGEN_MODEL or the bundled wegen-tiny)"
         )
-        sp.add_argument("--device", default="auto", help="auto, cuda, cuda:N, npu, mps or cpu")
+        sp.add_argument(
+            "--device",
+            default="auto",
+            help="auto, cuda, cuda:N, npu, mps or cpu (tensorrt with --backend onnx)",
+        )
         sp.add_argument("--precision", default="auto", help="auto, fp32, fp16 or bf16")
-        sp.add_argument("--backend", default="eager", choices=["eager", "compiled"])
+        sp.add_argument(
+            "--backend",
+            default="eager",
+            choices=api.BACKENDS,
+            help="eager (PyTorch), compiled (torch.compile of the UNet) or onnx (ONNX Runtime; "
+            "a PyTorch folder is exported once into the cache)",
+        )
 
     def settings(sp: argparse.ArgumentParser) -> None:
         def span(name: str) -> str:
@@ -139,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("src")
     v.add_argument("dst")
     v.add_argument("--dtype", default="fp16", choices=["fp16", "bf16", "fp32"])
+    x = sub.add_parser(
+        "export-onnx",
+        help="export a model folder to an ONNX model folder (one graph per module)",
+    )
+    x.add_argument("src", help="a model folder (config.json + *.safetensors)")
+    x.add_argument("dst", help="the ONNX model folder to write (new or empty)")
+    x.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: GPUs")
+    x.add_argument(
+        "--quantize", choices=("int8",), default=None, help="int8: the LLM's weights in int8"
+    )
+    x.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
     return p
 
 
@@ -150,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             "chat": cmd_chat,
             "info": cmd_info,
             "convert": cmd_convert,
+            "export-onnx": cmd_export_onnx,
         }[args.command](args)
     except WeGenError as e:
         print(f"wegen-cli: {e}", file=sys.stderr)
@@ -431,9 +453,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     if not (folder / "config.json").is_file():
         return _info_by_loading(args)  # the official layout has no config.json: load it
     from engine.folder import count_parameters, tensor_shapes
+    from engine.onnx_folder import is_onnx_folder, read_onnx_folder
     from engine.runtime import available_devices, select_runtime
 
-    config = WeGenConfig.load(folder / "config.json")
+    if is_onnx_folder(folder):
+        exported = read_onnx_folder(folder)
+        config, parameters = exported.config, exported.parameters
+    else:
+        config = WeGenConfig.load(folder / "config.json")
+        parameters = count_parameters(tensor_shapes(folder))
     runtime = select_runtime(api.RuntimeRequest(args.device, args.precision, args.backend))
     d = config.decoder
     low, high, multiple = api.size_limits(d.image_size, config.vae.downsample)
@@ -445,7 +473,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         image=f"{d.image_size}px ({low}..{high}, multiples of {multiple}), "
         f"{d.default_steps} steps, guidance {d.default_guidance}",
         context=config.llm.max_positions,
-        parameters=count_parameters(tensor_shapes(folder)),
+        parameters=parameters,
     )
     return 0
 
@@ -495,6 +523,30 @@ def cmd_convert(args: argparse.Namespace) -> int:
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     with tqdm(desc="converting tensors", unit="tensor", file=sys.stderr) as bar:
         out = convert_official(args.src, args.dst, dtype, progress=lambda name: bar.update())
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.onnx_export import DEFAULT_OPSET, export_onnx
+
+    with tqdm(unit="graph", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int, what: str) -> None:
+            bar.total, bar.n = total, done
+            bar.set_description(what)
+            bar.refresh()
+
+        out = export_onnx(
+            args.src,
+            args.dst,
+            precision=args.precision,
+            quantize=args.quantize,
+            opset=args.opset or DEFAULT_OPSET,
+            progress=progress,
+        )
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

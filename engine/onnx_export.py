@@ -15,13 +15,13 @@ about 4x smaller, at a cost in quality to measure with wegen-eval.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -30,8 +30,7 @@ from typing import Any
 
 import torch
 
-from engine.errors import WeGenError
-from engine.folder import CONFIG as TORCH_CONFIG
+from engine.errors import ModelFolderError, OutputPathError, SettingsError
 from engine.folder import TOKENIZER as TORCH_TOKENIZER
 from engine.folder import load_model_folder
 from engine.model import WeGenModel
@@ -74,15 +73,15 @@ def export_onnx(
     """Export the PyTorch model folder ``model_dir`` as an ONNX model folder at ``out_dir``."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if precision not in ("fp32", "fp16"):
-        raise ValueError(f"precision must be fp32 or fp16, not {precision!r}")
+        raise SettingsError(f"precision must be fp32 or fp16, not {precision!r}")
     if quantize not in (None, "int8"):
-        raise ValueError(f"quantize must be int8 or None, not {quantize!r}")
+        raise SettingsError(f"quantize must be int8 or None, not {quantize!r}")
     if quantize and precision != "fp32":
-        raise ValueError("int8 quantization starts from fp32 graphs: use --precision fp32")
+        raise SettingsError("int8 quantization starts from fp32 graphs: use --precision fp32")
     if is_onnx_folder(model_dir):
-        raise ValueError(f"{model_dir} is already an ONNX model folder")
+        raise ModelFolderError(f"{model_dir} is already an ONNX model folder: export its source")
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} exists and is not empty: choose a new folder")
+        raise OutputPathError(f"{out_dir} exists and is not empty: choose a new folder")
     report = progress or (lambda done, total, what: None)
     total = len(GRAPHS) + 1
 
@@ -351,45 +350,13 @@ def _logging_level(name: str, level: int) -> Any:
         logger.setLevel(old)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m engine.onnx_export",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("model_dir", help="a PyTorch model folder (config.json + *.safetensors)")
-    ap.add_argument("out_dir", help="the ONNX model folder to write (new or empty)")
-    ap.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
-    ap.add_argument("--quantize", choices=("int8",), default=None)
-    ap.add_argument("--opset", type=int, default=DEFAULT_OPSET)
-    args = ap.parse_args(argv)
-    if not (Path(args.model_dir) / TORCH_CONFIG).is_file():
-        raise SystemExit(f"{args.model_dir} has no config.json: it is not a WeGen model folder")
+def main(argv: list[str] | None = None) -> int:
+    """``python -m engine.onnx_export MODEL_DIR OUT_DIR ...``: the same as ``wegen-cli
+    export-onnx``."""
+    from engine.cli import main as cli
 
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(GRAPHS) + 1, unit="graph")
-
-    def on_progress(done: int, total: int, what: str) -> None:
-        bar.set_description(what)
-        bar.n = done
-        bar.refresh()
-
-    try:
-        out = export_onnx(
-            args.model_dir,
-            args.out_dir,
-            precision=args.precision,
-            quantize=args.quantize,
-            opset=args.opset,
-            progress=on_progress,
-        )
-    except (WeGenError, ValueError, FileExistsError) as e:
-        bar.close()
-        raise SystemExit(f"error: {e}") from None
-    bar.close()
-    print(f"wrote {out}")
+    return cli(["export-onnx", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import torch
 
+from engine import api
 from engine.api import RuntimeRequest
 from engine.errors import RuntimeChoiceError
 
-DEVICES = ("auto", "cuda", "npu", "mps", "cpu")
+DEVICES = tuple(d for d in api.DEVICES if d != "tensorrt")  # tensorrt: the onnx backend only
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-BACKENDS = ("eager", "compiled", "onnx")
-MEMORY_MODES = ("normal", "low")
+BACKENDS = api.BACKENDS
+MEMORY_MODES = api.MEMORY_MODES
 
 
 @dataclass(frozen=True)

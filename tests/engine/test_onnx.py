@@ -411,3 +411,23 @@ def test_onnx_runtime_choices():
     assert ONNX_RUNTIME.onnx_device == "cpu" and ONNX_RUNTIME.describe() == "cpu · fp32 · onnx"
     with pytest.raises(RuntimeChoiceError, match="fp32 or fp16"):
         select_runtime(api.RuntimeRequest(device="cpu", precision="bf16", backend="onnx"))
+
+
+# --- the command line -------------------------------------------------------------------------
+def test_cli_info_reads_an_onnx_folder_without_loading_it(onnx_dir, capsys):
+    from engine.cli import main
+
+    assert main(["info", "--model", str(onnx_dir), "--device", "cpu", "--backend", "onnx"]) == 0
+    out = capsys.readouterr().out
+    exported = read_onnx_folder(onnx_dir)
+    assert f"model      {exported.config.name}" in out
+    assert f"{sum(exported.parameters.values()):>15,}" in out
+
+
+def test_cli_export_refuses_a_folder_that_is_not_empty_before_exporting(onnx_dir, capsys):
+    from engine.cli import main
+
+    assert main(["export-onnx", str(BUNDLED_DIR), str(onnx_dir)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert main(["export-onnx", str(onnx_dir), str(onnx_dir) + "-again"]) == 2
+    assert "already an ONNX model folder" in capsys.readouterr().err
