@@ -9,36 +9,28 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
     QIcon,
     QImage,
-    QKeySequence,
-    QShortcut,
 )
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QMainWindow,
     QMessageBox,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.about_dialog import AboutDialog
 from desktop.canvas import ImageCanvas
 from desktop.chat_view import ChatView
 from desktop.composer import Composer
 from desktop.conversation_list import ConversationList
 from desktop.database import ImageRecord, TurnRecord, TurnStatus
-from desktop.export import export_conversation, export_image, suggested_file_name
 from desktop.image_input import load_image_file
 from desktop.model_folder import how_to_get_a_model
 from desktop.paths import BUNDLED_MODEL, ICONS
@@ -48,10 +40,10 @@ from desktop.recent_images import RecentImages
 from desktop.session import ModelState, Session
 from desktop.settings_dialog import SettingsDialog
 from desktop.theme import apply_theme
+from desktop.window_actions import WindowActions
 from engine.api import (
     BUNDLED_NAME,
     ImageInputError,
-    OutputPathError,
     Role,
     read_png_metadata,
     recipe_from_metadata,
@@ -62,7 +54,7 @@ from engine.api import (
 QUIT_WAIT_MS = 2000
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowActions):
     #: once, just after the window first painted (the app loads the model from then on)
     first_painted = Signal()
 
@@ -75,7 +67,7 @@ class MainWindow(QMainWindow):
         self._preview_turn: int | None = None  # the turn whose preview the canvas shows
         self._painted = False
         self.closed = False  # the person closed the window (and it waited for the engine)
-        self._last_export_folder: Path | None = None
+        self.last_export_folder: Path | None = None
         self.recent_images = RecentImages()
         self.setWindowTitle(self.tr("WeGen"))
         icon = ICONS / "wegen.svg"
@@ -153,108 +145,6 @@ class MainWindow(QMainWindow):
             self.canvas.removeEventFilter(self)
             QTimer.singleShot(0, self.first_painted.emit)  # after this paint reaches the screen
         return super().eventFilter(watched, event)
-
-    # --- layout helpers -------------------------------------------------------------------
-    def _canvas_toolbar(self) -> QHBoxLayout:
-        bar = QHBoxLayout()
-        bar.setContentsMargins(8, 6, 8, 4)
-        bar.setSpacing(2)
-
-        def tool(text: str, tip: str, slot: object, checkable: bool = False) -> QToolButton:
-            button = QToolButton()
-            button.setText(text)
-            button.setToolTip(tip)
-            button.setAutoRaise(True)
-            button.setCheckable(checkable)
-            button.clicked.connect(slot)
-            bar.addWidget(button)
-            return button
-
-        self.fit_button = tool(
-            self.tr("Fit"), self.tr("Fit the image to the view (Ctrl+0)"), self.canvas.fit
-        )
-        self.actual_button = tool(
-            self.tr("1:1"), self.tr("Actual pixels (Ctrl+1)"), self.canvas.actual_size
-        )
-        tool("−", self.tr("Zoom out (Ctrl+-)"), self.canvas.zoom_out)
-        tool("+", self.tr("Zoom in (Ctrl++)"), self.canvas.zoom_in)
-        self.zoom_label = QLabel("")
-        self.zoom_label.setMinimumWidth(48)
-        bar.addWidget(self.zoom_label)
-        self.compare_button = tool(
-            self.tr("Before / after"),
-            self.tr("Compare with the image it was made from (B)"),
-            self.canvas.set_compare,
-            checkable=True,
-        )
-        self.compare_button.setEnabled(False)
-        bar.addStretch(1)
-        self.export_button = tool(
-            self.tr("Export image…"), self.tr("Save this image (Ctrl+E)"), self.export_current_image
-        )
-        self.export_button.setEnabled(False)
-        return bar
-
-    def _build_menus(self) -> None:
-        menu = self.menuBar()
-
-        def action(
-            parent_menu: object,
-            text: str,
-            slot: object,
-            shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
-        ) -> QAction:
-            act = QAction(text, self)
-            if shortcut is not None:
-                act.setShortcut(QKeySequence(shortcut))
-            act.triggered.connect(slot)
-            parent_menu.addAction(act)  # type: ignore[attr-defined]
-            return act
-
-        file = menu.addMenu(self.tr("&File"))
-        action(
-            file,
-            self.tr("&New conversation"),
-            self.session.new_conversation,
-            QKeySequence.StandardKey.New,
-        )
-        action(file, self.tr("&Open image…"), self.open_image_dialog, QKeySequence.StandardKey.Open)
-        action(file, self.tr("&Attach images…"), self.composer.choose_files, "Ctrl+Shift+O")
-        action(file, self.tr("Paste image"), self.paste_image, "Ctrl+Shift+V")
-        file.addSeparator()
-        action(file, self.tr("&Export image…"), self.export_current_image, "Ctrl+E")
-        action(
-            file, self.tr("Export &conversation…"), self.export_current_conversation, "Ctrl+Shift+E"
-        )
-        file.addSeparator()
-        action(
-            file, self.tr("&Settings…"), self.open_settings, QKeySequence.StandardKey.Preferences
-        )
-        action(file, self.tr("Settings…"), self.open_settings, "Ctrl+,").setVisible(False)
-        action(file, self.tr("&Quit"), self.close, QKeySequence.StandardKey.Quit)
-
-        edit = menu.addMenu(self.tr("&Conversation"))
-        action(edit, self.tr("&Rename…"), self.conversations.rename_current, "F2")
-        action(edit, self.tr("&Delete…"), self.conversations.delete_current)
-        action(edit, self.tr("&Search"), self._focus_search, QKeySequence.StandardKey.Find)
-
-        view = menu.addMenu(self.tr("&View"))
-        action(view, self.tr("&Fit"), self.canvas.fit, "Ctrl+0")
-        action(view, self.tr("&Actual size"), self.canvas.actual_size, "Ctrl+1")
-        action(view, self.tr("Zoom &in"), self.canvas.zoom_in, QKeySequence.StandardKey.ZoomIn)
-        action(view, self.tr("Zoom &out"), self.canvas.zoom_out, QKeySequence.StandardKey.ZoomOut)
-        action(view, self.tr("&Before / after"), self.compare_button.click, "B")
-
-        run = menu.addMenu(self.tr("&Generate"))
-        action(run, self.tr("&Send"), self.send, "Ctrl+Return")
-        self.cancel_action = action(run, self.tr("&Cancel"), self.cancel, "Esc")
-        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-
-        help_menu = menu.addMenu(self.tr("&Help"))
-        action(help_menu, self.tr("&Keyboard shortcuts"), self.show_shortcuts)
-        action(help_menu, self.tr("&About WeGen"), self.show_about)
-        # Ctrl+Enter from anywhere in the window (the message box handles it itself too)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, self.send)
 
     def _connect(self) -> None:
         s = self.session
@@ -475,64 +365,6 @@ class MainWindow(QMainWindow):
         )
         return True
 
-    def paste_image(self) -> None:
-        self.composer.edit.insertFromMimeData(QGuiApplication.clipboard().mimeData())
-
-    def export_current_image(self) -> None:
-        if self.current_image is None:
-            return
-        record = self.current_image
-        source = self.session.image_path(record)
-        prompt = str(record.metadata.get("prompt") or "") or Path(record.source).stem
-        name = suggested_file_name(prompt, record.position, source.suffix or ".png")
-        target, _ = QFileDialog.getSaveFileName(
-            self,
-            self.tr("Export image"),
-            str(self.export_folder() / name),
-            self.tr("PNG image (*.png)"),
-        )
-        if target:
-            self._last_export_folder = Path(target).parent
-            try:
-                export_image(source, Path(target))
-            except (OSError, OutputPathError) as error:
-                QMessageBox.warning(self, self.tr("Export failed"), str(error))
-            else:
-                self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
-
-    def _conversation_title(self) -> str:
-        cid = self.session.conversation_id
-        record = self.session.db.conversation(cid) if cid is not None else None
-        return record.title if record is not None else "conversation"
-
-    def export_folder(self) -> Path:
-        """Where the export dialogs start: the last folder exported to, else the Pictures
-        folder, else home."""
-        if self._last_export_folder is not None and self._last_export_folder.is_dir():
-            return self._last_export_folder
-        pictures = Path.home() / "Pictures"
-        return pictures if pictures.is_dir() else Path.home()
-
-    def export_current_conversation(self) -> None:
-        conversation_id = self.session.conversation_id
-        if conversation_id is None:
-            self.statusBar().showMessage(self.tr("Open a conversation to export it."), 4000)
-            return
-        target, _ = QFileDialog.getSaveFileName(
-            self,
-            self.tr("Export conversation"),
-            str(self.export_folder() / suggested_file_name(self._conversation_title(), 0, ".zip")),
-            self.tr("Zip archive (*.zip)"),
-        )
-        if target:
-            self._last_export_folder = Path(target).parent
-            try:
-                export_conversation(self.session.db, conversation_id, Path(target))
-            except (OSError, OutputPathError) as error:
-                QMessageBox.warning(self, self.tr("Export failed"), str(error))
-            else:
-                self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
-
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.session, self)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
@@ -550,40 +382,6 @@ class MainWindow(QMainWindow):
         else:
             self.session.settings = new
             new.save(self.session.db)
-
-    def show_about(self) -> None:
-        info = self.session.model_info
-        AboutDialog(info.name if info else "", self, self.session.settings.model_dir).open()
-
-    def show_shortcuts(self) -> None:
-        rows = [
-            ("Ctrl+Enter", self.tr("Send")),
-            ("Esc", self.tr("Cancel the running reply")),
-            ("Ctrl+N", self.tr("New conversation")),
-            ("Ctrl+F", self.tr("Search")),
-            ("F2", self.tr("Rename conversation")),
-            ("Ctrl+O", self.tr("Open image")),
-            ("Ctrl+Shift+O", self.tr("Attach images")),
-            ("Ctrl+V / Ctrl+Shift+V", self.tr("Paste an image")),
-            ("Ctrl+E", self.tr("Export image")),
-            ("Ctrl+Shift+E", self.tr("Export conversation")),
-            ("Ctrl+0 / Ctrl+1", self.tr("Fit / actual size")),
-            ("Ctrl++ / Ctrl+-", self.tr("Zoom")),
-            ("B", self.tr("Before / after")),
-        ]
-        html = (
-            "<table>"
-            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-            + "</table>"
-        )
-        box = QMessageBox(self)
-        box.setWindowTitle(self.tr("Keyboard shortcuts"))
-        box.setText(html)
-        box.open()
-
-    def _focus_search(self) -> None:
-        self.conversations.search.setFocus()
-        self.conversations.search.selectAll()
 
     # --- drag and drop --------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
