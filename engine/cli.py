@@ -48,68 +48,105 @@ ROLE_TASKS = {
 }
 
 
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """--model, --device, --precision, --backend: shared by wegen-cli's commands and wegen-eval."""
+    parser.add_argument(
+        "--model", help="model folder (default: $WEGEN_MODEL or the bundled wegen-tiny)"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cuda, cuda:N, npu, mps or cpu (tensorrt with --backend onnx)",
+    )
+    parser.add_argument("--precision", default="auto", help="auto, fp32, fp16 or bf16")
+    parser.add_argument(
+        "--backend",
+        default="eager",
+        choices=api.BACKENDS,
+        help="eager (PyTorch), compiled (torch.compile of the UNet) or onnx (ONNX Runtime; "
+        "a PyTorch folder is exported once into the cache)",
+    )
+
+
+def add_setting_options(
+    parser: argparse.ArgumentParser,
+    names: tuple[str, ...] = (
+        "seed",
+        "steps",
+        "guidance",
+        "embedding_cfg",
+        "denoise_strength",
+        "size",
+        "psr",
+        "temperature",
+    ),
+) -> None:
+    """The generation settings ``names`` as options, with the ranges `GenerationSettings.validate`
+    allows in their help."""
+
+    def span(name: str) -> str:
+        return api.SETTING_RANGES[name].span()
+
+    options: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
+        "seed": (
+            ("--seed",),
+            dict(type=int, help=f"seed, {span('seed')}, to repeat an image (default: random)"),
+        ),
+        "steps": (
+            ("--steps",),
+            dict(type=int, help=f"denoising steps, {span('steps')} (default: the model's)"),
+        ),
+        "guidance": (
+            ("--guidance",),
+            dict(
+                type=float,
+                help=f"de-tokenizer guidance scale, {span('guidance')} (1 = off; default: the "
+                "model's)",
+            ),
+        ),
+        "embedding_cfg": (
+            ("--embedding-cfg",),
+            dict(
+                type=float,
+                default=1.0,
+                help=f"LLM embedding-space guidance, {span('embedding_cfg')} (1 = off)",
+            ),
+        ),
+        "denoise_strength": (
+            ("--denoise-strength",),
+            dict(
+                type=float,
+                default=1.0,
+                help=f"share of the image worked on to redraw, {span('denoise_strength')} "
+                "(1 = anew; lower keeps more of it)",
+            ),
+        ),
+        "size": (
+            ("--size",),
+            dict(type=int, help="output side in pixels (default: the model's; see info)"),
+        ),
+        "psr": (
+            ("--psr",),
+            dict(action="store_true", help="Prompt Self-Rewriting: rewrite, then generate"),
+        ),
+        "temperature": (
+            ("--temperature",),
+            dict(
+                type=float,
+                default=0.0,
+                help=f"text sampling, {span('temperature')} (0 = greedy)",
+            ),
+        ),
+    }
+    for name in names:
+        flags, kwargs = options[name]
+        parser.add_argument(*flags, **kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wegen-cli", description="WeGen from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
-
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--model", help="model folder (default: $WEGEN_MODEL or the bundled wegen-tiny)"
-        )
-        sp.add_argument(
-            "--device",
-            default="auto",
-            help="auto, cuda, cuda:N, npu, mps or cpu (tensorrt with --backend onnx)",
-        )
-        sp.add_argument("--precision", default="auto", help="auto, fp32, fp16 or bf16")
-        sp.add_argument(
-            "--backend",
-            default="eager",
-            choices=api.BACKENDS,
-            help="eager (PyTorch), compiled (torch.compile of the UNet) or onnx (ONNX Runtime; "
-            "a PyTorch folder is exported once into the cache)",
-        )
-
-    def settings(sp: argparse.ArgumentParser) -> None:
-        def span(name: str) -> str:
-            return api.SETTING_RANGES[name].span()
-
-        sp.add_argument(
-            "--seed", type=int, help=f"seed, {span('seed')}, to repeat an image (default: random)"
-        )
-        sp.add_argument(
-            "--steps", type=int, help=f"denoising steps, {span('steps')} (default: the model's)"
-        )
-        sp.add_argument(
-            "--guidance",
-            type=float,
-            help=f"de-tokenizer guidance scale, {span('guidance')} (1 = off; default: the model's)",
-        )
-        sp.add_argument(
-            "--embedding-cfg",
-            type=float,
-            default=1.0,
-            help=f"LLM embedding-space guidance, {span('embedding_cfg')} (1 = off)",
-        )
-        sp.add_argument(
-            "--denoise-strength",
-            type=float,
-            default=1.0,
-            help=f"share of the image worked on to redraw, {span('denoise_strength')} "
-            "(1 = anew; lower keeps more of it)",
-        )
-        sp.add_argument(
-            "--size", type=int, help="output side in pixels (default: the model's; see info)"
-        )
-        sp.add_argument(
-            "--psr", action="store_true", help="Prompt Self-Rewriting: rewrite, then generate"
-        )
-        sp.add_argument(
-            "--temperature",
-            type=float,
-            default=0.0,
-            help=f"text sampling, {span('temperature')} (0 = greedy)",
-        )
+    common, settings = add_runtime_options, add_setting_options
 
     g = sub.add_parser("generate", help="run one chat turn and save the image as PNG")
     g.add_argument("prompt")

@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from engine import api
+from engine.cli import add_runtime_options, add_setting_options
 from training.data.splits import SPLITS
 from training.evaluation.capabilities import CAPABILITY_NAMES
-from training.evaluation.metrics import DEFAULT_N, DEFAULT_PSR_SEEDS, SPLIT
+from training.evaluation.metrics import DEFAULT_N, DEFAULT_PSR_SEEDS, SPLIT, TUNABLE
 from training.evaluation.run import count_turns, evaluate
 
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wegen-eval",
         description="Score every WeGen capability on held-out shapes-world samples.",
     )
-    p.add_argument("--model", help="model folder (default: $WEGEN_MODEL or the bundled wegen-tiny)")
+    add_runtime_options(p)
     p.add_argument("--out", required=True, help="report JSON path; the markdown goes beside it")
     p.add_argument("--n", type=int, default=DEFAULT_N, help="samples per metric")
     p.add_argument("--seed", type=int, default=0, help="which held-out samples (and seeds)")
@@ -36,27 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SPLITS,
         help="held-out samples (the report) or training-distribution ones (to tune settings on)",
     )
-    p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
-    p.add_argument("--guidance", type=float, help="de-tokenizer CFG scale (default: the model's)")
-    p.add_argument(
-        "--embedding-cfg",
-        type=float,
-        default=1.0,
-        help="the LLM's embedding-space CFG scale for image tokens (1 = off)",
-    )
-    p.add_argument(
-        "--denoise-strength",
-        type=float,
-        default=1.0,
-        help="share of the image worked on that the de-tokenizer redraws (1 = from noise)",
-    )
+    add_setting_options(p, TUNABLE)
     p.add_argument(
         "--only",
         help=f"comma-separated capabilities to run (default all: {','.join(CAPABILITY_NAMES)})",
     )
-    p.add_argument("--device", default="auto", help="auto, cuda, cuda:N, npu, mps or cpu")
-    p.add_argument("--precision", default="auto", help="auto, fp32, fp16 or bf16")
-    p.add_argument("--backend", default="eager", choices=["eager", "compiled"])
     p.add_argument(
         "--threads", type=int, help="CPU threads for torch (1 is fastest on a busy machine)"
     )
