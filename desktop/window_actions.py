@@ -173,13 +173,7 @@ class WindowActions(QMainWindow):
             self.tr("PNG image (*.png)"),
         )
         if target:
-            self.last_export_folder = Path(target).parent
-            try:
-                export_image(source, Path(target))
-            except (OSError, OutputPathError) as error:
-                QMessageBox.warning(self, self.tr("Export failed"), str(error))
-            else:
-                self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
+            self._export(target, lambda path: export_image(source, path))
 
     def _conversation_title(self) -> str:
         cid = self.session.conversation_id
@@ -206,13 +200,19 @@ class WindowActions(QMainWindow):
             self.tr("Zip archive (*.zip)"),
         )
         if target:
-            self.last_export_folder = Path(target).parent
-            try:
-                export_conversation(self.session.db, conversation_id, Path(target))
-            except (OSError, OutputPathError) as error:
-                QMessageBox.warning(self, self.tr("Export failed"), str(error))
-            else:
-                self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
+            self._export(
+                target, lambda path: export_conversation(self.session.db, conversation_id, path)
+            )
+
+    def _export(self, target: str, write: Callable[[Path], object]) -> None:
+        """Run an export to the file the person chose; say where it went, or why it failed."""
+        self.last_export_folder = Path(target).parent
+        try:
+            write(Path(target))
+        except (OSError, OutputPathError) as error:
+            QMessageBox.warning(self, self.tr("Export failed"), str(error))
+        else:
+            self.statusBar().showMessage(self.tr("Saved {0}").format(target), 5000)
 
     def show_about(self) -> None:
         info = self.session.model_info
