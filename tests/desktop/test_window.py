@@ -679,3 +679,32 @@ def test_quit_cancels_the_running_reply_and_stops_the_worker(
     assert not window.isVisible()
     assert window.session.worker.isFinished()  # joined: the reply stopped at its next step
     assert not fake_engine.running.is_set()
+
+
+def test_export_writes_the_image_and_reports_a_failure(
+    window: MainWindow,
+    qtbot: QtBot,
+    wait_idle: Wait,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    from engine.api import read_png_metadata
+
+    send_text(qtbot, window, "a red circle")
+    wait_idle(window.session)
+    chosen = [str(tmp_path / "mine.png"), str(tmp_path / "missing" / "mine.png")]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_: (chosen.pop(0), ""))
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: warnings.append(text))
+
+    window.export_current_image()
+    meta = read_png_metadata(tmp_path / "mine.png")
+    assert meta.wegen is not None and meta.wegen["prompt"] == "a red circle"
+    assert window.statusBar().currentMessage() == f"Saved {tmp_path / 'mine.png'}"
+    assert window.last_export_folder == tmp_path
+
+    window.export_current_image()  # into a folder that does not exist
+    [warning] = warnings
+    assert "missing" in warning and not (tmp_path / "missing").exists()
