@@ -144,10 +144,10 @@ def time_turn(
         t = events[-1].timings
         samples.append(
             {
-                "text": t["tokens"] - t.get("image_tokens", 0.0),
-                "image_tokens": t.get("image_tokens", 0.0),
-                "denoise": t.get("denoise", 0.0) - t.get("vae", 0.0),
-                "vae": t.get("vae", 0.0),
+                "text": t.text,
+                "image_tokens": t.image_tokens,
+                "denoise": t.denoise,
+                "vae": t.vae,
                 "total": elapsed,
             }
         )

@@ -52,23 +52,17 @@ def time_turns(engine: WeGenEngine, runs: int, steps: int | None) -> tuple[float
             raise SystemExit(f"turn failed: {events[-1]}")
         if i:
             seconds.append(elapsed)
-            phases.append(events[-1].timings)
-    keys = phases[0].keys()
-    medians = {k: statistics.median(p[k] for p in phases) for k in keys}
-    return statistics.median(seconds), split_phases(medians)
+            phases.append(split_phases(events[-1].timings))
+    medians = {k: statistics.median(p[k] for p in phases) for k in phases[0]}
+    return statistics.median(seconds), medians
 
 
-def split_phases(t: dict[str, float]) -> dict[str, float]:
-    """The engine's timings as disjoint phases: text and image tokens, denoising steps and VAE."""
-    out = {"encode": t.get("encode", 0.0)}
-    if "rewrite" in t:
-        out["rewrite"] = t["rewrite"]
-    image_tokens, vae = t.get("image_tokens", 0.0), t.get("vae", 0.0)
-    out["text"] = t["tokens"] - image_tokens
-    out["image_tokens"] = image_tokens
-    out["denoise"] = t.get("denoise", 0.0) - vae
-    out["vae"] = vae
-    return out
+def split_phases(t: api.TurnTimings) -> dict[str, float]:
+    """The phases a turn reports (disjoint: text and image tokens, denoising steps and VAE)."""
+    phases = {k: v for k, v in t.to_dict().items() if k not in ("total", "dropped_turns")}
+    if not t.rewrite:
+        del phases["rewrite"]
+    return phases
 
 
 def engine_for(folder: str, device: str, precision: str, backend: str) -> WeGenEngine:

@@ -37,6 +37,7 @@ from engine.api import (
     Task,
     TextDelta,
     Turn,
+    TurnTimings,
 )
 
 _PALETTE = [(220, 60, 50), (240, 170, 40), (60, 160, 90), (50, 110, 210), (150, 80, 190)]
@@ -129,7 +130,8 @@ class FakeEngine:
                 time.sleep(self.step_delay)
             emit(ImageDone(rid, index, final, self.metadata(request, settings, steps, index)))
             parts.append(ImagePart(final))
-        emit(Finished(rid, Turn.assistant(*parts), {"total": time.perf_counter() - start}))
+        spent = TurnTimings(text=time.perf_counter() - start)  # the whole scripted turn
+        emit(Finished(rid, Turn.assistant(*parts), spent))
 
     @staticmethod
     def rewrite(request: Request) -> str:

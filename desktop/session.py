@@ -416,7 +416,9 @@ class Session(QObject):
             self.image_added.emit(record, event.qimage)
         elif isinstance(event, Finished):
             text = event.reply.text or self._streamed.get(turn_id, "")
-            self.db.update_turn(turn_id, text=text, status=TurnStatus.DONE, timings=event.timings)
+            self.db.update_turn(
+                turn_id, text=text, status=TurnStatus.DONE, timings=event.timings.to_dict()
+            )
             self._end_job(job.request_id, None)
         elif isinstance(event, Cancelled):
             self.db.update_turn(turn_id, text=self._streamed.get(turn_id, ""))

@@ -94,6 +94,7 @@ __all__ = [
     "Task",
     "TextDelta",
     "Turn",
+    "TurnTimings",
     "WeGenError",
     "copy_file_atomic",
     "create_engine",
@@ -401,10 +402,32 @@ class ImageDone:
 
 
 @dataclass(frozen=True)
+class TurnTimings:
+    """Wall-clock seconds a turn spent in each phase (the device synchronised at each edge). The
+    phases do not overlap, so they add up to ``total``."""
+
+    encode: float = 0.0  # the vision tower, on every image of the conversation
+    rewrite: float = 0.0  # PSR: writing the detailed prompt (0 without PSR)
+    text: float = 0.0  # the reply's text tokens, the prompt's prefill included
+    image_tokens: float = 0.0  # the 64 fed-back visual tokens of each image
+    denoise: float = 0.0  # the de-tokenizer's UNet steps
+    vae: float = 0.0  # decoding the latents to pixels
+    dropped_turns: int = 0  # early turns left out to fit the context window (not a time)
+
+    @property
+    def total(self) -> float:
+        return self.encode + self.rewrite + self.text + self.image_tokens + self.denoise + self.vae
+
+    def to_dict(self) -> dict[str, float]:
+        """The phases and ``total`` (as stored with a turn and printed by the benchmarks)."""
+        return {**asdict(self), "total": self.total}
+
+
+@dataclass(frozen=True)
 class Finished:
     request_id: str
     reply: Turn  # the assistant turn, to be appended to the history
-    timings: dict[str, float]  # seconds per phase: encode, text, image_tokens, denoise, vae, total
+    timings: TurnTimings = field(default_factory=TurnTimings)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -28,7 +27,7 @@ from engine import api
 from engine.errors import Cancelled, PromptError, RuntimeChoiceError, WeGenError
 from engine.folder import CONFIG, load_model_folder
 from engine.generate import LoopOptions, Prompt, generate
-from engine.images import image_fingerprint, to_model_input
+from engine.images import from_model_output, image_fingerprint, to_model_input
 from engine.model import WeGenModel
 from engine.official import is_official_folder, load_official
 from engine.onnx_folder import is_onnx_folder
@@ -52,9 +51,8 @@ FEATURE_CACHE_SIZE = 64
 
 
 def to_pil(pixels: torch.Tensor) -> Image.Image:
-    """(3, H, W) in [0, 1] -> an RGB image."""
-    array = (pixels.permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
-    return Image.fromarray(array, "RGB")
+    """(3, H, W) in [0, 1] -> an RGB image, through the one checked conversion (NaN refused)."""
+    return from_model_output(pixels.permute(1, 2, 0).float().numpy())
 
 
 class WeGenEngine:
@@ -168,7 +166,7 @@ class WeGenEngine:
 
     def _run(
         self, request: api.Request, emit: Callable[[api.Event], None], stop: Callable[[], bool]
-    ) -> tuple[api.Turn, dict[str, float]]:
+    ) -> tuple[api.Turn, api.TurnTimings]:
         if self.model is None or self.tokenizer is None or self.runtime is None:
             raise WeGenError("no model is loaded: choose a model folder in Settings")
         model, tok = self.model, self.tokenizer
@@ -292,12 +290,17 @@ class WeGenEngine:
             emit(api.ImageDone(rid, image_index, image, metadata))
             parts_out.append(api.ImagePart(image, ImageRole.IMAGE))
             image_index += 1
-        timings["total"] = sum(timings.values())
-        # parts of the phases above, not added to the total (for benchmarks)
-        timings["image_tokens"], timings["vae"] = parts.image_tokens, parts.vae
-        if encoded.dropped_turns:
-            timings["dropped_turns"] = float(encoded.dropped_turns)
-        return api.Turn(Role.ASSISTANT, tuple(parts_out)), timings
+        # the clock's "tokens" holds the image tokens and its "denoise" the VAE: split them
+        spent = api.TurnTimings(
+            encode=timings.get("encode", 0.0),
+            rewrite=timings.get("rewrite", 0.0),
+            text=timings.get("tokens", 0.0) - parts.image_tokens,
+            image_tokens=parts.image_tokens,
+            denoise=timings.get("denoise", 0.0) - parts.vae,
+            vae=parts.vae,
+            dropped_turns=encoded.dropped_turns,
+        )
+        return api.Turn(Role.ASSISTANT, tuple(parts_out)), spent
 
     # --- pieces ---------------------------------------------------------------------------------
     def _resolve(self, request: api.Request) -> api.GenerationSettings:

@@ -27,6 +27,10 @@ class OutputPathError(WeGenError):
     """An output file cannot be written where asked (a folder, no such folder, read-only, ...)."""
 
 
+class ModelOutputError(WeGenError, ValueError):
+    """The model's output cannot become an image (NaN or infinite pixels, say)."""
+
+
 class RuntimeChoiceError(WeGenError):
     """A device, precision or backend choice is impossible on this machine."""
 

@@ -60,7 +60,7 @@ from typing import IO
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, PngImagePlugin, features
 
-from engine.errors import ImageInputError, OutputPathError
+from engine.errors import ImageInputError, ModelOutputError, OutputPathError
 
 MAX_PIXELS = 64_000_000
 """Default largest image `load_image` decodes (width × height): 8000 × 8000."""
@@ -166,7 +166,10 @@ def from_model_output(array: np.ndarray) -> Image.Image:
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) array, got shape {pixels.shape}")
     if not np.isfinite(pixels).all():
-        raise ValueError("the model output contains NaN or infinity; no image can be made from it")
+        raise ModelOutputError(
+            "the model produced NaN or infinite pixels, so no image can be made from them; this "
+            "usually means a half-precision overflow: try --precision fp32 (or bf16 on a GPU)"
+        )
     return Image.fromarray(np.rint(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8))
 
 

@@ -53,6 +53,12 @@ def test_image_tasks_produce_one_image_and_report_progress(engine, task, roles):
     previews = [e.preview for e in events if isinstance(e, api.DenoiseStep)]
     assert all(p is not None and p.size == (16, 16) for p in previews)
     assert events[-1].reply.images[0].image is done.image
+    # every phase of an image turn took time, the phases are disjoint and add up to the total
+    spent = events[-1].timings
+    assert min(spent.text, spent.image_tokens, spent.denoise, spent.vae) > 0
+    assert spent.rewrite == 0 and spent.dropped_turns == 0
+    phases = [v for k, v in spent.to_dict().items() if k not in ("total", "dropped_turns")]
+    assert spent.to_dict()["total"] == pytest.approx(sum(phases))
 
 
 def test_describe_answers_in_text_only(engine):
@@ -135,7 +141,7 @@ def test_long_history_drops_oldest_exchanges_whole(engine):
         engine, api.Request(api.Turn.user("and now?"), history, settings(), api.Task.DESCRIBE)
     )
     assert isinstance(events[-1], api.Finished)
-    assert events[-1].timings["dropped_turns"] == 2
+    assert events[-1].timings.dropped_turns == 2
 
 
 def test_load_reports_missing_folder_and_runs_from_disk(model_folder, tmp_path):
@@ -225,3 +231,16 @@ def test_denoise_strength_outside_its_range_is_refused(engine, strength):
         engine, api.Request(api.Turn.user("x"), settings=settings(denoise_strength=strength))
     )
     assert isinstance(events[-1], api.Failed) and "redraw (denoise) strength" in events[-1].message
+
+
+def test_non_finite_pixels_end_the_turn_with_a_message_not_an_image(engine, monkeypatch):
+    """A half-precision overflow gives NaN pixels: the turn fails saying what to try, and no
+    image (nor a black one) is emitted."""
+    decoder = engine.model.decoder
+    real = decoder.decode_latents
+    monkeypatch.setattr(decoder, "decode_latents", lambda z: real(z) * float("nan"))
+    events = run(engine, api.Request(api.Turn.user("a red circle"), settings=settings(),
+                                     task=api.Task.GENERATE))  # fmt: skip
+    assert not [e for e in events if isinstance(e, api.ImageDone)]
+    assert isinstance(events[-1], api.Failed)
+    assert "NaN" in events[-1].message and "--precision fp32" in events[-1].message

@@ -26,7 +26,7 @@ class _Engine:
             reply = api.Turn.assistant(api.ImagePart(render_scene(self.scenes[raw], 128)))
         else:
             reply = api.Turn.assistant("a rewritten prompt")
-        on_event(api.Finished(request.request_id, reply, {}))
+        on_event(api.Finished(request.request_id, reply))
 
 
 def test_requests_are_heldout_and_reproducible():

@@ -124,7 +124,7 @@ class _ImagesEngine:
 
     def run(self, request, on_event, cancel):
         reply = api.Turn.assistant(api.ImagePart(next(self.images)))
-        on_event(api.Finished(request.request_id, reply, {}))
+        on_event(api.Finished(request.request_id, reply))
 
 
 def test_t2i_reports_partial_credit_attribute_by_attribute():
@@ -178,7 +178,7 @@ class _YesEngine:
     """Answers every question "Yes."."""
 
     def run(self, request, on_event, cancel):
-        on_event(api.Finished(request.request_id, api.Turn.assistant("Yes."), {}))
+        on_event(api.Finished(request.request_id, api.Turn.assistant("Yes.")))
 
 
 def test_vqa_reports_its_score_by_what_the_question_asks():
