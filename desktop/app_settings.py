@@ -7,15 +7,13 @@ from typing import Any
 
 from desktop.database import Database
 from desktop.paths import BUNDLED_MODEL
-from engine.api import RuntimeRequest
+
+# the runtime choices are the engine's, offered as they are
+from engine.api import BACKENDS, DEVICES, MEMORY_MODES, PRECISIONS, RuntimeRequest
 
 SETTINGS_KEY = "app_settings"
 SETTINGS_VERSION = 1
 
-DEVICES = ("auto", "cpu", "cuda", "npu", "mps")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BACKENDS = ("eager", "compiled")
-MEMORY_MODES = ("normal", "low")
 THEMES = ("system", "light", "dark")
 
 

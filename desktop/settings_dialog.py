@@ -82,6 +82,7 @@ class SettingsDialog(QDialog):
                 "cuda": self.tr("NVIDIA GPU (CUDA)"),
                 "npu": self.tr("Ascend NPU"),
                 "mps": self.tr("Apple GPU (MPS)"),
+                "tensorrt": self.tr("NVIDIA TensorRT (with ONNX Runtime)"),
             },
         )
         form.addRow(self.tr("Device"), self.device)
@@ -102,6 +103,7 @@ class SettingsDialog(QDialog):
             {
                 "eager": self.tr("PyTorch"),
                 "compiled": self.tr("PyTorch, compiled (faster after a slow first run)"),
+                "onnx": self.tr("ONNX Runtime (the model is exported once, then reused)"),
             },
         )
         form.addRow(self.tr("Backend"), self.backend)

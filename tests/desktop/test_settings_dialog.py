@@ -57,6 +57,21 @@ def test_choosing_a_folder_and_runtime_reloads_the_model(
     assert stored.model_dir == str(other) and stored.device == "cpu"
 
 
+def test_onnx_runtime_can_be_chosen_and_is_stored(window: MainWindow, qtbot: QtBot) -> None:
+    from desktop.app_settings import AppSettings
+    from engine.api import BACKENDS
+
+    dialog = SettingsDialog(window.session, window)
+    qtbot.addWidget(dialog)
+    offered = [dialog.backend.itemData(i) for i in range(dialog.backend.count())]
+    assert offered == list(BACKENDS) and "onnx" in offered
+    dialog.backend.setCurrentIndex(dialog.backend.findData("onnx"))
+    assert dialog.chosen().backend == "onnx"
+    assert dialog.chosen().runtime().backend == "onnx"
+    AppSettings(backend="onnx").save(window.session.db)
+    assert AppSettings.load(window.session.db).backend == "onnx"
+
+
 def test_bundled_choice(window: MainWindow, qtbot: QtBot) -> None:
     dialog = SettingsDialog(window.session, window)
     qtbot.addWidget(dialog)
