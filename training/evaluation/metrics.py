@@ -127,7 +127,8 @@ def _psr_fidelity_drop(prompts: Sequence[dict[str, float]]) -> float:
 
 #: the PSR metrics, each a statistic of the per-prompt scores (not a mean of per-prompt values)
 def _psr_attributes_kept(prompts: Sequence[dict[str, float]]) -> float:
-    return mean([p["kept"] for p in prompts])
+    # items of reports written before this metric existed have no "kept"
+    return mean([p["kept"] for p in prompts if "kept" in p])
 
 
 PSR_STATISTICS: dict[str, Callable[[Sequence[dict[str, float]]], float]] = {
