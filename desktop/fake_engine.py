@@ -55,12 +55,21 @@ class FakeEngine:
     raise_error: Exception | None = None  # raise this from run()
     load_error: str | None = None  # raise ModelFolderError from load()
     load_delay: float = 0.0
+    load_steps: tuple[str, ...] = ()  # reported through load()'s progress, in order
     requests: list[Request] = field(default_factory=list)
     loads: list[tuple[str, RuntimeRequest]] = field(default_factory=list)
     running: threading.Event = field(default_factory=threading.Event)
     steps_run: int = 0  # token chunks and denoise steps run so far, over all requests
 
-    def load(self, model_dir: str, runtime: RuntimeRequest) -> ModelInfo:
+    def load(
+        self,
+        model_dir: str,
+        runtime: RuntimeRequest,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> ModelInfo:
+        for done, what in enumerate(self.load_steps):
+            if progress is not None:
+                progress(done, len(self.load_steps), what)
         time.sleep(self.load_delay)
         self.loads.append((model_dir, runtime))
         if self.load_error:

@@ -359,7 +359,7 @@ class Session(QObject):
     # --- worker events --------------------------------------------------------------------
     def _on_worker_event(self, event: object) -> None:
         if isinstance(event, ModelLoading):
-            self._set_model(ModelState.LOADING, None, "")
+            self._set_model(ModelState.LOADING, None, event.step)
         elif isinstance(event, ModelLoaded):
             self._set_model(ModelState.READY, event.info, "")
         elif isinstance(event, ModelFailed):

@@ -268,9 +268,10 @@ class MainWindow(WindowActions):
                 False, self.tr("No model is loaded: see the message at the top of the window")
             )
         else:
-            self._show_banner(
-                self.tr("Loading the model from {0}…").format(_html(s.settings.model_dir)), "info"
-            )
+            loading = self.tr("Loading the model from {0}…").format(_html(s.settings.model_dir))
+            if s.model_message:  # a long load says what it is doing
+                loading += "<br>" + _html(s.model_message)
+            self._show_banner(loading, "info")
             self.chat.set_model_name(_folder_model_name(s.settings.model_dir))
             self.model_label.setText(self.tr("Loading model…"))
             self.composer.set_can_send(True)

@@ -49,6 +49,7 @@ _CTX = "Worker"
 @dataclass(frozen=True)
 class ModelLoading:
     model_dir: str
+    step: str = ""  # what a long load is doing now (the one-time ONNX export), for the window
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,16 @@ class EngineWorker(QThread):
             if self._engine is None:
                 self._engine = self._engine_factory()
             self._loaded = None
-            info = self._engine.load(command.model_dir, command.runtime)
+            info = self._engine.load(
+                command.model_dir,
+                command.runtime,
+                lambda done, total, what: self.reported.emit(
+                    ModelLoading(
+                        command.model_dir,
+                        tr(_CTX, "{0} ({1} of {2})").format(what, done + 1, total),
+                    )
+                ),
+            )
         except ImportError as error:
             log.exception("engine import failed")
             message = tr(

@@ -460,7 +460,15 @@ class CancelFlag(Protocol):
 class Engine(Protocol):
     """What the desktop needs from an engine. `engine.chat_engine.WeGenEngine` is the real one."""
 
-    def load(self, model_dir: str, runtime: RuntimeRequest) -> ModelInfo: ...
+    def load(
+        self,
+        model_dir: str,
+        runtime: RuntimeRequest,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> ModelInfo:
+        """Load a model folder; ``progress(done, total, what)`` reports long steps (the one-time
+        ONNX export of a PyTorch folder)."""
+        ...
 
     def run(
         self, request: Request, on_event: Callable[[Event], None], cancel: CancelFlag

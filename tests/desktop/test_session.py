@@ -264,3 +264,27 @@ def test_a_saved_image_carries_one_format_2_record(session: Session, wait_idle: 
     first = read_png_metadata(session.image_path(session.turns()[1].images[0])).wegen
     assert first is not None and first["psr_rewrite"] == "A detailed picture of a fox, centred."
     assert meta.parameters is not None and meta.parameters.startswith("now a blue one\n")
+
+
+def test_a_long_load_says_what_it_is_doing(
+    db: Database, model_dir: Path, fake_engine: FakeEngine, qtbot: QtBot
+) -> None:
+    """The one-time ONNX export of a PyTorch folder reports its steps while the model loads."""
+    from desktop.app_settings import AppSettings
+    from desktop.window import MainWindow
+
+    fake_engine.load_steps = ("exporting vision.onnx", "exporting unet.onnx")
+    AppSettings(model_dir=str(model_dir), backend="onnx").save(db)
+    quick = lambda path: verify_model_folder(path, use_engine=False)  # noqa: E731
+    session = Session(db, engine_factory=lambda: fake_engine, verifier=quick)
+    window = MainWindow(session)
+    qtbot.addWidget(window)
+    seen: list[tuple[str, str]] = []
+    session.model_changed.connect(lambda: seen.append((session.model_state, window.banner.text())))
+    session.start()
+    qtbot.waitUntil(lambda: session.model_state == ModelState.READY, timeout=5000)
+    loading = [text for state, text in seen if state == ModelState.LOADING]
+    assert any("exporting vision.onnx (1 of 2)" in text for text in loading)
+    assert any("exporting unet.onnx (2 of 2)" in text for text in loading)
+    assert fake_engine.loads[-1][1].backend == "onnx"
+    session.shutdown()
