@@ -34,13 +34,8 @@ from engine.errors import (
     SettingsError,
     WeGenError,
 )
-from engine.images import (
-    load_image,
-    new_file_mode,
-    supported_formats,
-    write_file_atomic,
-    write_png_atomic,
-)
+from engine.files import new_file_mode, write_file_atomic, write_png_atomic
+from engine.images import load_image, supported_formats
 from engine.png_metadata import (
     TRAINED_ALGORITHMIC_MEDIA,
     PngMetadata,

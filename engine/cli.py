@@ -8,9 +8,9 @@ wegen-cli convert wegen_mllm_ckpt OUT_DIR
 
 Everything a command can check without a model is checked before the model loads: the settings
 (`GenerationSettings.validate`, the ranges of `engine.api.SETTING_RANGES`), the image size against
-the model folder's config, the attachments, and the output file (`engine.images.check_output_file`).
+the model folder's config, the attachments, and the output file (`engine.files.check_output_file`).
 Output is PNG only: JPEG and WebP are refused, because the prompt and settings that reproduce an
-image travel in PNG text chunks. PNGs are written atomically (`engine.images.write_png_atomic`).
+image travel in PNG text chunks. PNGs are written atomically (`engine.files.write_png_atomic`).
 
 Start-up cost: this module imports only the standard library and engine.api; each command imports
 what it needs when it runs (``--help`` no torch, ``info`` torch but no transformers or diffusers).
@@ -226,7 +226,7 @@ _LOSSY = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP"}
 
 def check_output(path: str | Path) -> Path:
     """The PNG file to write for ``-o`` / ``/save``, or `OutputPathError` saying why not."""
-    from engine.images import check_output_file
+    from engine.files import check_output_file
 
     suffix = Path(path).suffix.lower()
     if suffix in _LOSSY:

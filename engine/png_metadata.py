@@ -14,7 +14,7 @@ Three chunks:
 - ``XML:com.adobe.xmp`` (iTXt): an XMP packet with the IPTC ``DigitalSourceType``
   ``trainedAlgorithmicMedia`` (AI-generated media) and the prompt as ``dc:description``.
 
-Files are written with `engine.images.write_png_atomic`, the one atomic writer.
+Files are written with `engine.files.write_png_atomic`, the one atomic writer.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image, PngImagePlugin
 
-from engine.images import write_file_atomic, write_png_atomic
+from engine.files import write_file_atomic, write_png_atomic
 
 FORMAT_VERSION = 2
 WEGEN_KEY = "wegen"
@@ -149,7 +149,7 @@ def save_png_atomic(
     image: Image.Image, path: Path | str, record: dict[str, Any] | None = None
 ) -> Path:
     """Write ``image`` to ``path`` as PNG (with the metadata when ``record`` is given), through
-    `engine.images.write_png_atomic`: `OutputPathError` on a failed write, the old file kept."""
+    `engine.files.write_png_atomic`: `OutputPathError` on a failed write, the old file kept."""
     info = png_info(record, *image.size) if record is not None else None
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return write_png_atomic(image, path, info)

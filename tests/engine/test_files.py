@@ -1,4 +1,4 @@
-"""`engine.images.write_file_atomic` / `check_output_file`: a file is replaced whole or not at all."""
+"""`engine.files.write_file_atomic` / `check_output_file`: a file is replaced whole or not at all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import OutputPathError
-from engine.images import check_output_file, write_file_atomic, write_png_atomic
+from engine.files import check_output_file, write_file_atomic, write_png_atomic
 
 
 def _names(folder):
