@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import api
-from engine.errors import OutputPathError, WeGenError
+from engine.cli_options import (
+    add_runtime_options,
+    add_setting_options,
+    check_output,
+    model_dir_from_args,
+    settings_from_args,
+)
+from engine.errors import WeGenError
 
 if TYPE_CHECKING:
     from engine.chat_engine import WeGenEngine
@@ -46,101 +53,6 @@ ROLE_TASKS = {
     "style": api.Task.STYLE,
     "restore": api.Task.RESTORE,
 }
-
-
-def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """--model, --device, --precision, --backend: shared by wegen-cli's commands and wegen-eval."""
-    parser.add_argument(
-        "--model", help="model folder (default: $WEGEN_MODEL or the bundled wegen-tiny)"
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="auto, cuda, cuda:N, npu, mps or cpu (tensorrt with --backend onnx)",
-    )
-    parser.add_argument("--precision", default="auto", help="auto, fp32, fp16 or bf16")
-    parser.add_argument(
-        "--backend",
-        default="eager",
-        choices=api.BACKENDS,
-        help="eager (PyTorch), compiled (torch.compile of the UNet) or onnx (ONNX Runtime; "
-        "a PyTorch folder is exported once into the cache)",
-    )
-
-
-def add_setting_options(
-    parser: argparse.ArgumentParser,
-    names: tuple[str, ...] = (
-        "seed",
-        "steps",
-        "guidance",
-        "embedding_cfg",
-        "denoise_strength",
-        "size",
-        "psr",
-        "temperature",
-    ),
-) -> None:
-    """The generation settings ``names`` as options, with the ranges `GenerationSettings.validate`
-    allows in their help."""
-
-    def span(name: str) -> str:
-        return api.SETTING_RANGES[name].span()
-
-    options: dict[str, tuple[tuple[str, ...], dict[str, object]]] = {
-        "seed": (
-            ("--seed",),
-            dict(type=int, help=f"seed, {span('seed')}, to repeat an image (default: random)"),
-        ),
-        "steps": (
-            ("--steps",),
-            dict(type=int, help=f"denoising steps, {span('steps')} (default: the model's)"),
-        ),
-        "guidance": (
-            ("--guidance",),
-            dict(
-                type=float,
-                help=f"de-tokenizer guidance scale, {span('guidance')} (1 = off; default: the "
-                "model's)",
-            ),
-        ),
-        "embedding_cfg": (
-            ("--embedding-cfg",),
-            dict(
-                type=float,
-                default=1.0,
-                help=f"LLM embedding-space guidance, {span('embedding_cfg')} (1 = off)",
-            ),
-        ),
-        "denoise_strength": (
-            ("--denoise-strength",),
-            dict(
-                type=float,
-                default=1.0,
-                help=f"share of the image worked on to redraw, {span('denoise_strength')} "
-                "(1 = anew; lower keeps more of it)",
-            ),
-        ),
-        "size": (
-            ("--size",),
-            dict(type=int, help="output side in pixels (default: the model's; see info)"),
-        ),
-        "psr": (
-            ("--psr",),
-            dict(action="store_true", help="Prompt Self-Rewriting: rewrite, then generate"),
-        ),
-        "temperature": (
-            ("--temperature",),
-            dict(
-                type=float,
-                default=0.0,
-                help=f"text sampling, {span('temperature')} (0 = greedy)",
-            ),
-        ),
-    }
-    for name in names:
-        flags, kwargs = options[name]
-        parser.add_argument(*flags, **kwargs)  # type: ignore[arg-type]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,65 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-# --- checks before any model is loaded --------------------------------------------------------
-#: what the CLI writes: PNG, whose text chunks carry the prompt and settings
-OUTPUT_SUFFIXES = (".png",)
-_LOSSY = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WebP"}
-
-
-def check_output(path: str | Path) -> Path:
-    """The PNG file to write for ``-o`` / ``/save``, or `OutputPathError` saying why not."""
-    from engine.files import check_output_file
-
-    suffix = Path(path).suffix.lower()
-    if suffix in _LOSSY:
-        raise OutputPathError(
-            f'"{path}": wegen-cli writes PNG only, so that the file carries the prompt and '
-            f"settings that reproduce it; a {_LOSSY[suffix]} file would not. Name it "
-            f'"{Path(path).with_suffix(".png")}" (and convert it afterwards if you need '
-            f"{_LOSSY[suffix]})"
-        )
-    return check_output_file(path, OUTPUT_SUFFIXES)
-
-
-def _settings(args: argparse.Namespace) -> api.GenerationSettings:
-    """The settings the arguments ask for, validated (`SettingsError` names the first bad one),
-    with the image size checked against the model folder's config when it has one."""
-    settings = api.GenerationSettings(
-        seed=args.seed,
-        steps=args.steps,
-        guidance=args.guidance,
-        embedding_cfg=args.embedding_cfg,
-        denoise_strength=args.denoise_strength,
-        size=args.size,
-        psr=args.psr,
-        temperature=args.temperature,
-    ).validate()
-    if settings.size is not None:
-        _check_size(_model_dir(args), settings.size)
-    return settings
-
-
-def _model_dir(args: argparse.Namespace) -> Path:
-    from engine.bundled import require_model_dir
-
-    return require_model_dir(args.model)
-
-
-def _check_size(folder: Path, size: int) -> None:
-    """Refuse a size the model cannot draw, from its config alone (as the engine would, later)."""
-    from engine.config import WeGenConfig
-
-    if not (folder / "config.json").is_file():
-        return  # the official layout: its preset is checked when it loads
-    config = WeGenConfig.load(folder / "config.json")
-    api.check_size(size, config.decoder.image_size, config.vae.downsample, config.name)
-
-
 def _load(args: argparse.Namespace) -> tuple[WeGenEngine, api.ModelInfo]:
     from engine.chat_engine import WeGenEngine
 
-    folder = _model_dir(args)
+    folder = model_dir_from_args(args)
     engine = WeGenEngine()
     print(f"loading {folder} …", file=sys.stderr)
     info = engine.load(str(folder), api.RuntimeRequest(args.device, args.precision, args.backend))
@@ -345,7 +202,7 @@ def _target(out: Path, index: int) -> Path:
 def cmd_generate(args: argparse.Namespace) -> int:
     from engine.images import load_image
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     out = check_output(args.out)
     if len(args.roles) > len(args.image):
         raise WeGenError("there are more --as values than --image files")
@@ -408,7 +265,7 @@ CHAT_HELP = "\n".join(f"  {usage:<20} {what}" for usage, what in CHAT_COMMANDS.i
 def cmd_chat(args: argparse.Namespace, read: Callable[[str], str] = input) -> int:
     from engine.images import load_image
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     engine, _info = _load(args)
     print("Type a message; /help lists the commands.", file=sys.stderr)
     history: list[api.Turn] = []
@@ -486,7 +343,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     torch is imported only to name the device; transformers and diffusers not at all."""
     from engine.config import WeGenConfig
 
-    folder = _model_dir(args)
+    folder = model_dir_from_args(args)
     if not (folder / "config.json").is_file():
         return _info_by_loading(args)  # the official layout has no config.json: load it
     from engine.folder import count_parameters, tensor_shapes

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from engine import api
-from engine.cli import add_runtime_options, add_setting_options
+from engine.cli_options import add_runtime_options, add_setting_options
 from training.data.splits import SPLITS
 from training.evaluation.capabilities import CAPABILITY_NAMES
 from training.evaluation.metrics import DEFAULT_N, DEFAULT_PSR_SEEDS, SPLIT, TUNABLE
