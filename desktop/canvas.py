@@ -103,10 +103,6 @@ class ImageCanvas(QWidget):
     def has_before(self) -> bool:
         return self._before is not None
 
-    def set_empty_text(self, text: str) -> None:
-        self._empty_text = text
-        self.update()
-
     # --- view -----------------------------------------------------------------------------
     @property
     def is_fit(self) -> bool:

@@ -80,11 +80,6 @@ class QueuePanel(QWidget):
         item = self.list.currentItem()
         return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
 
-    def select(self, request_id: str) -> None:
-        for i in range(self.list.count()):
-            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == request_id:
-                self.list.setCurrentRow(i)
-
     def _update_buttons(self) -> None:
         item = self.list.currentItem()
         waiting = item is not None and not item.data(Qt.ItemDataRole.UserRole + 1)

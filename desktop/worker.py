@@ -125,10 +125,6 @@ class EngineWorker(QThread):
                 return True
         return False
 
-    def current_request_id(self) -> str | None:
-        with self._lock:
-            return self._current[0].request_id if self._current else None
-
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
         """Cancel the running job, stop the thread and wait for it up to ``timeout_ms``; whether
         it stopped (a model load cannot be cancelled: it ends when the load does)."""
