@@ -11,6 +11,8 @@ Parameter names (our folder format):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
@@ -36,6 +38,19 @@ def llama_config(config: LLMConfig) -> LlamaConfig:
         eos_token_id=None,
         pad_token_id=None,
     )
+
+
+def fill_image_slots(
+    embeds: torch.Tensor,
+    image_features: torch.Tensor | None,
+    image_mask: torch.Tensor | None,
+    project: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """``embeds`` (B, T, D) with the positions ``image_mask`` marks replaced, in order, by
+    ``project(image_features)`` (N, D): the one embedding rule of every backend."""
+    if image_mask is None or image_features is None or not image_mask.any():
+        return embeds
+    return embeds.masked_scatter(image_mask.unsqueeze(-1), project(image_features))
 
 
 class WeGenModel(nn.Module):
@@ -73,10 +88,9 @@ class WeGenModel(nn.Module):
         image_features (N, F) in order of the True entries of image_mask (row-major).
         """
         embeds = self.embed_tokens(input_ids)  # (B, T, D)
-        if image_mask is not None and image_features is not None and image_mask.any():
-            projected = self.input_proj(image_features.to(embeds.dtype))  # (N, D)
-            embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), projected)
-        return embeds
+        return fill_image_slots(
+            embeds, image_features, image_mask, lambda f: self.input_proj(f.to(embeds.dtype))
+        )
 
     def forward(
         self,

@@ -30,6 +30,7 @@ from PIL import Image
 from engine.config import WeGenConfig
 from engine.decoder import DenoiseLoop
 from engine.errors import ModelFolderError, RuntimeChoiceError
+from engine.model import fill_image_slots
 from engine.onnx_folder import (
     GRAPHS,
     TOKENIZER,
@@ -135,11 +136,12 @@ class OnnxModel:
         image_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """As `WeGenModel.embed`: token embeddings with the image slots replaced by projections."""
-        embeds = self.embed_tokens(input_ids)  # (B, T, D)
-        if image_mask is not None and image_features is not None and image_mask.any():
-            (projected,) = self.graphs["input_proj"](image_features)  # (N, D)
-            embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), projected)
-        return embeds
+        return fill_image_slots(
+            self.embed_tokens(input_ids),  # (B, T, D)
+            image_features,
+            image_mask,
+            lambda f: self.graphs["input_proj"](f)[0],  # (N, D)
+        )
 
     def __call__(
         self,
