@@ -78,7 +78,7 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class VisionConfig:
-    """The vision tower (timm's EVA) and the average pool to 64 visual tokens."""
+    """The vision tower (EVA, `engine.eva`) and the average pool to 64 visual tokens."""
 
     image_size: int  # input resolution (square, aspect not kept, bilinear)
     patch_size: int

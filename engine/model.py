@@ -2,7 +2,7 @@
 
 Parameter names (our folder format):
     llm.*            transformers LlamaForCausalLM
-    vision.tower.*   timm EVA
+    vision.tower.*   EVA (engine.eva, timm's keys)
     input_proj.*     Linear(feature_dim -> hidden), no bias: visual features into the LLM
     output_proj.*    Linear(hidden -> feature_dim), no bias: LLM hidden states back to features
     decoder.unet.*   diffusers UNet2DConditionModel (SDXL layout, cross-attention on features)

@@ -1,4 +1,4 @@
-"""The vision encoder: timm's EVA tower, then an average pool of its patch grid to 64 visual tokens.
+"""The vision encoder: the EVA tower (`engine.eva`), then an average pool of its patches to 64 tokens.
 
 For the official model this is EVA-CLIP-E-14-plus at 448 px: 32x32 patch tokens of width 1792 from
 the last block (class token dropped, no final norm), pooled 4x4 to an 8x8 grid. wegen-tiny uses the
@@ -8,16 +8,14 @@ same class at a small size. The 64 features are the visual tokens in both direct
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from timm.models.eva import Eva
 from torch import nn
 
 from engine.config import VisionConfig
+from engine.eva import Eva
 from engine.images import to_model_input
 from engine.template import NUM_IMAGE_TOKENS
 
@@ -41,18 +39,14 @@ class VisionEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.tower = Eva(
-            img_size=config.image_size,
+            image_size=config.image_size,
             patch_size=config.patch_size,
-            embed_dim=config.width,
+            width=config.width,
             depth=config.depth,
             num_heads=config.num_heads,
             mlp_ratio=config.mlp_ratio,
-            qkv_bias=True,
-            use_post_norm=config.post_norm,
-            use_post_transformer_norm=False,  # WeGen reads the last block's output, pre-norm
-            norm_layer=partial(nn.LayerNorm, eps=config.norm_eps),
-            num_classes=0,
-            global_pool="token",
+            post_norm=config.post_norm,
+            eps=config.norm_eps,
         )
         if config.conv_stem:
             # same (B, width, grid, grid) output as the linear patch embedding it replaces
@@ -63,7 +57,7 @@ class VisionEncoder(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels in [0, 1], (B, 3, S, S) at the configured size -> (B, 64, width) features."""
         x = (pixels - self.mean) / self.std
-        tokens = self.tower.forward_features(x)[:, self.tower.num_prefix_tokens :]  # (B, G*G, C)
+        tokens = self.tower(x)[:, self.tower.num_prefix_tokens :]  # (B, G*G, C)
         b, _n, c = tokens.shape
         g = self.config.grid
         grid = tokens.transpose(1, 2).reshape(b, c, g, g)  # (B, C, G, G), row-major patches
