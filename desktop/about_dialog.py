@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from desktop.job import APP_VERSION
-from desktop.paths import BUNDLED_MODEL, REPO_ROOT
+from desktop.paths import BUNDLED_MODEL
 
 #: (component, licence) for what the application ships.
 LICENCES: tuple[tuple[str, str], ...] = (
@@ -77,12 +78,15 @@ class AboutDialog(QDialog):
 
 
 def _model_licence(widget: QWidget, model_dir: str) -> str:
-    """Where a model's licence is said: the bundled model's card, or the model folder's own."""
-    bundled = (BUNDLED_MODEL / "README.md").relative_to(REPO_ROOT).as_posix()
+    """Where a model's licence is said: the bundled model's card (a link to the file where this
+    copy of WeGen keeps it: a checkout, site-packages or a frozen bundle), or the folder's own."""
+    bundled = BUNDLED_MODEL / "README.md"
+    url = QUrl.fromLocalFile(str(bundled)).toString()
+    link = f'<a href="{html.escape(url)}">{html.escape(str(bundled))}</a>'
     text = widget.tr(
         "The bundled model, wegen-tiny, was trained by the WeGen project on generated shapes "
         "and ships with it under the same licence; its model card is {0}."
-    ).format(bundled)
+    ).format(link)
     folder = Path(model_dir) if model_dir else None
     if folder is not None and folder.resolve() != BUNDLED_MODEL.resolve():
         card = next(
@@ -90,10 +94,10 @@ def _model_licence(widget: QWidget, model_dir: str) -> str:
             None,
         )
         text += " " + (
-            widget.tr("The model in use says its licence in {0}.").format(card)
+            widget.tr("The model in use says its licence in {0}.").format(html.escape(str(card)))
             if card is not None
             else widget.tr(
                 "The model in use ({0}) has no licence file: ask whoever gave it to you."
-            ).format(folder)
+            ).format(html.escape(str(folder)))
         )
     return text

@@ -1,7 +1,7 @@
 """Translation: every user-facing string goes through `tr` (or a widget's ``self.tr``).
 
-Translations are Qt ``.qm`` files in resources/translations named ``wegen_<locale>.qm``
-(``pyside6-lupdate desktop/*.py -ts resources/translations/wegen_de.ts``, then
+Translations are Qt ``.qm`` files in wegen_resources/translations named ``wegen_<locale>.qm``
+(``pyside6-lupdate desktop/*.py -ts wegen_resources/translations/wegen_de.ts``, then
 ``pyside6-lrelease``). The English source strings are used when no file matches.
 """
 

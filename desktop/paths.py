@@ -1,4 +1,8 @@
-"""Where things live: the app-data folder, the bundled resources and the bundled model."""
+"""Where things live: the app-data folder, the bundled resources and the bundled model.
+
+The resources are package data (`wegen_resources`), found the same way from a checkout, an
+installed wheel and a frozen bundle; there is no repository root to count on.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,17 @@ import os
 import sys
 from pathlib import Path
 
+import wegen_resources
+from engine.api import BUNDLED_DIR
+
 #: Set this to keep all of the app's data (database, images) in another folder (tests do).
 DATA_DIR_ENV = "WEGEN_DATA_DIR"
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RESOURCES = REPO_ROOT / "resources"
-BUNDLED_MODEL = RESOURCES / "models" / "wegen-tiny"
-ICONS = RESOURCES / "icons"
-STYLES = RESOURCES / "styles"
-TRANSLATIONS = RESOURCES / "translations"
+RESOURCES = wegen_resources.path()
+BUNDLED_MODEL = BUNDLED_DIR
+ICONS = wegen_resources.path("icons")
+STYLES = wegen_resources.path("styles")
+TRANSLATIONS = wegen_resources.path("translations")
 
 
 def data_dir() -> Path:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import wegen_resources
 from engine.errors import ModelFolderError
 
 ENV_MODEL = "WEGEN_MODEL"
 BUNDLED_NAME = "wegen-tiny"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_DIR = REPO_ROOT / "resources" / "models" / BUNDLED_NAME
+#: package data (`wegen_resources`): in a checkout, an installed wheel and a frozen bundle alike
+BUNDLED_DIR = wegen_resources.path("models", BUNDLED_NAME)
 
 HOW_TO_GET_A_MODEL = (
-    "Get a model in one of three ways: restore the bundled one (`git checkout -- "
-    "resources/models/wegen-tiny`) or train it again with `python -m training.reproduce` "
-    "(about an hour and a half on 2 CPU cores; `bash training/train_gpu.sh` on one GPU); "
+    "Get a model in one of three ways: restore the bundled one (install WeGen again; in a "
+    "checkout, `git checkout -- wegen_resources/models/wegen-tiny`) or train it again with "
+    "`python -m training.reproduce` (about an hour and a half on 2 CPU cores; "
+    "`bash training/train_gpu.sh` on one GPU); "
     "convert the official WeGen checkpoint once with `wegen-cli convert wegen_mllm_ckpt OUT_DIR` "
     "(or use the wegen_mllm_ckpt folder as it is); then pass --model DIR or set WEGEN_MODEL."
 )

@@ -1,7 +1,7 @@
 """Write a model folder's model card from its training run and its evaluation report.
 
     python -m training.model_card --run runs/wegen-tiny --report report.json \\
-        --model resources/models/wegen-tiny
+        --model wegen_resources/models/wegen-tiny
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.bundled import BUNDLED_DIR
 from engine.config import WeGenConfig
 from training.config import STAGES, TrainingPlan, plan
 from training.evaluation.confidence import format_interval
@@ -169,7 +170,7 @@ def card(
     report: dict | None,
     model_dir: Path,
     history: str | None = None,
-    command: str = "python -m training.reproduce    # writes resources/models/wegen-tiny",
+    command: str = "python -m training.reproduce    # writes wegen_resources/models/wegen-tiny",
     checks: dict[str, dict] | None = None,
 ) -> str:
     """The model card of ``model_dir``, trained by ``runs`` in order (a later run may retrain or
@@ -295,7 +296,7 @@ def evaluation_lines(report: dict) -> list[str]:
         "## Evaluation",
         "",
         "`wegen-eval` on held-out samples only, through the Engine API as the app runs "
-        "it (`wegen-eval --model resources/models/wegen-tiny --out report.json`). The "
+        "it (`wegen-eval --model wegen_resources/models/wegen-tiny --out report.json`). The "
         "judge ceiling is the score the ground-truth image gets (the judge's own "
         "limit); the 95% interval is the range these samples cannot tell apart from the "
         "value (Wilson for shares, a bootstrap otherwise).",
@@ -326,7 +327,7 @@ def main() -> None:
         "(default runs/wegen-tiny)",
     )
     ap.add_argument("--report", help="wegen-eval's report.json")
-    ap.add_argument("--model", default="resources/models/wegen-tiny")
+    ap.add_argument("--model", default=str(BUNDLED_DIR))
     ap.add_argument("--history", help="a markdown file: how the runs fit together")
     ap.add_argument("--command", help="the command line shown under Training")
     ap.add_argument("--vision-check", help="training.checks.vision's JSON output")

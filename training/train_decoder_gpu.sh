@@ -28,7 +28,7 @@ set -euo pipefail
 run=${1:?run folder}
 model=${2:?model folder to write}
 minutes=${3:-7}
-base=${4:-resources/models/wegen-tiny}
+base=${4:-wegen_resources/models/wegen-tiny}
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 if [ "${WEGEN_ALLOW_CPU:-}" != 1 ]; then
     python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name())"

@@ -1,7 +1,7 @@
 """Start a run folder from the weights of earlier runs, so that ``training.reproduce`` trains only
 what has to change.
 
-    python -m training.warm_start --out runs/gpu3 --base resources/models/wegen-tiny \\
+    python -m training.warm_start --out runs/gpu3 --base wegen_resources/models/wegen-tiny \\
         --take vision.=runs/stem1 --done vae
     python -m training.reproduce --plan P --out runs/gpu3 --stages vision,unet,mllm,sft
 
@@ -13,7 +13,7 @@ shape starts from the preset's initialisation, and is listed. ``--done`` marks s
 come from. ``--preset`` names a preset (``training.presets`` too) or a config.json; a new
 autoencoder from ``training.fit_vae`` goes into a model with
 
-    python -m training.warm_start --out runs/dec --base resources/models/wegen-tiny \
+    python -m training.warm_start --out runs/dec --base wegen_resources/models/wegen-tiny \
         --preset runs/vae --take decoder.vae.=runs/vae --done vision,vae,mllm,sft
 
 A source is a model folder (possibly sharded) or a run folder (``model.safetensors``).

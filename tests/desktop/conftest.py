@@ -17,10 +17,12 @@ from desktop.app_settings import AppSettings
 from desktop.database import Database
 from desktop.fake_engine import FakeEngine
 from desktop.model_folder import verify_model_folder
-from desktop.paths import DATA_DIR_ENV, REPO_ROOT
+from desktop.paths import DATA_DIR_ENV
 from desktop.session import ModelState, Session
 from desktop.stall_meter import StallMeter
 from desktop.window import MainWindow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout the tests run in
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from desktop.main import EXIT_MISSING_LIBRARIES, EXIT_NO_DISPLAY, has_display, main
-from desktop.paths import REPO_ROOT
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout the tests run in
 
 
 def _env(**changes: str) -> dict[str, str]:

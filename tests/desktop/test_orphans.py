@@ -13,9 +13,10 @@ from pytestqt.qtbot import QtBot
 from desktop.database import Database
 from desktop.fake_engine import FakeEngine
 from desktop.orphans import DataFolderLock, orphan_files, remove_orphans
-from desktop.paths import REPO_ROOT
 from desktop.session import Session
 from engine.api import save_png_atomic
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout the tests run in
 
 #: a stand-in for the app: it records one image, finishes a second one it never records (killed
 #: before the GUI thread could), and is killed while a third is being synced to disk

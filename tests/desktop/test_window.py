@@ -632,13 +632,14 @@ def test_the_about_box_names_the_version_and_where_the_licences_are(
 ) -> None:
     from desktop.about_dialog import AboutDialog
     from desktop.job import APP_VERSION
+    from desktop.paths import BUNDLED_MODEL
 
     dialog = AboutDialog("wegen-tiny", window)
     qtbot.addWidget(dialog)
     text = dialog.findChild(QLabel, "aboutHeader").text() + dialog.licences.toPlainText()
     assert APP_VERSION in text and "Apache License 2.0" in text
     assert "LICENSE file" not in text
-    assert "resources/models/wegen-tiny/README.md" in text
+    assert str(BUNDLED_MODEL / "README.md") in text  # where this copy keeps it
 
 
 def test_an_attachment_of_extreme_aspect_gets_a_thumbnail(

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.bundled import BUNDLED_DIR, REPO_ROOT
+from engine.bundled import BUNDLED_DIR
 from engine.cli import build_parser, cmd_chat, main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout the tests run in
 
 
 @pytest.fixture
