@@ -1,4 +1,4 @@
-"""The About box: version, what WeGen is, and the licences of what it is built from."""
+"""The About box: version and build, what WeGen is, and the licences of what it is built from."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, Q
 
 from desktop.job import APP_VERSION
 from desktop.paths import BUNDLED_MODEL
+from engine.api import build
 
 #: (component, licence) for what the application ships.
 LICENCES: tuple[tuple[str, str], ...] = (
@@ -46,6 +47,11 @@ class AboutDialog(QDialog):
         header.setWordWrap(True)
         header.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(header)
+        self.build_line = QLabel(self.tr("Build: {0}").format(build()))  # selectable: bug reports
+        self.build_line.setObjectName("aboutBuild")
+        self.build_line.setTextFormat(Qt.TextFormat.PlainText)
+        self.build_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.build_line)
         if model_name:
             layout.addWidget(QLabel(self.tr("Model: {0}").format(model_name)))
         self.licences = QTextBrowser()

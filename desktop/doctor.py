@@ -151,8 +151,10 @@ def report() -> tuple[str, bool]:
     from PySide6 import __version__ as pyside_version
 
     from desktop.paths import BUNDLED_MODEL, data_dir
+    from engine.api import build, version
 
     lines = [
+        f"WeGen {version()}, {build()}",
         f"Python {sys.version.split()[0]} on {sys.platform}, PySide6 {pyside_version}",
         f"data folder: {data_dir()}",
     ]

@@ -14,9 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from desktop.image_input import load_image_file
-from engine.api import GenerationSettings, ImagePart, ImageRole, Request, Role, Task, Turn
+from engine.api import (
+    GenerationSettings,
+    ImagePart,
+    ImageRole,
+    Request,
+    Role,
+    Task,
+    Turn,
+    version,
+)
 
-APP_VERSION = "0.1.0"
+#: written into every image's metadata; `engine.build_info` is the one place it comes from
+APP_VERSION = version()
 
 
 @dataclass(frozen=True)

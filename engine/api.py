@@ -12,8 +12,9 @@ cancel)``. ``run`` blocks, calling ``on_event`` from the calling thread with `Te
 
 It is also all the app imports from the engine (a test keeps it so): the enums, the error
 classes, image loading (`load_image`), the atomic writers and the PNG metadata
-(`engine.png_metadata`), the bundled model's name and folder, `verify_model_folder` and
-`create_engine`, the factory of the real engine, which imports torch only when called.
+(`engine.png_metadata`), the bundled model's name and folder, WeGen's `version` and `build`
+(`engine.build_info`), `verify_model_folder` and `create_engine`, the factory of the real
+engine, which imports torch only when called.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.build_info import build, version
 from engine.bundled import BUNDLED_DIR, BUNDLED_NAME, knows_only_shapes
 from engine.errors import Cancelled as CancelledError
 from engine.errors import (
@@ -91,6 +93,7 @@ __all__ = [
     "Turn",
     "TurnTimings",
     "WeGenError",
+    "build",
     "copy_file_atomic",
     "create_engine",
     "knows_only_shapes",
@@ -102,6 +105,7 @@ __all__ = [
     "save_png_atomic",
     "supported_formats",
     "verify_model_folder",
+    "version",
     "write_file_atomic",
     "write_png_atomic",
 ]

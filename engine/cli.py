@@ -1,9 +1,9 @@
-"""``wegen-cli``: one chat turn to a PNG, an interactive chat, model info, official conversion.
+"""``wegen-cli``: one chat turn to a PNG, an interactive chat, model and build info, conversion.
 
 wegen-cli generate "a red fox in the snow" -o fox.png
 wegen-cli generate "restore this" --image old.jpg --as restore -o restored.png
 wegen-cli chat
-wegen-cli info [--model DIR]
+wegen-cli info [--model DIR]                 # also WeGen's version and build
 wegen-cli convert wegen_mllm_ckpt OUT_DIR
 
 Everything a command can check without a model is checked before the model loads: the settings
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(c)
     settings(c)
 
-    i = sub.add_parser("info", help="model, device and parameter counts")
+    i = sub.add_parser("info", help="WeGen's version and build, model, device, parameter counts")
     common(i)
 
     v = sub.add_parser("convert", help="convert the official wegen_mllm_ckpt folder to our format")
@@ -398,6 +398,7 @@ def _print_info(
     context: int,
     parameters: dict[str, int],
 ) -> None:
+    print(f"wegen      {api.version()}, {api.build()}")
     print(f"model      {name}  ({folder})")
     print(f"runtime    {runtime}")
     print(f"devices    {', '.join(devices)}")

@@ -211,6 +211,9 @@ def test_doctor_checks_the_real_plugin(tmp_path: Path) -> None:
         timeout=60,
     )
     assert "Traceback" not in result.stderr
+    from engine.api import version
+
+    assert result.stdout.startswith(f"WeGen {version()}, ")
     if sys.platform.startswith("linux"):
         assert "libqxcb.so" in result.stdout
         from desktop.doctor import ldd, not_found, xcb_plugin

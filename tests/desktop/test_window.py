@@ -633,11 +633,14 @@ def test_the_about_box_names_the_version_and_where_the_licences_are(
     from desktop.about_dialog import AboutDialog
     from desktop.job import APP_VERSION
     from desktop.paths import BUNDLED_MODEL
+    from engine.api import build, version
 
     dialog = AboutDialog("wegen-tiny", window)
     qtbot.addWidget(dialog)
     text = dialog.findChild(QLabel, "aboutHeader").text() + dialog.licences.toPlainText()
-    assert APP_VERSION in text and "Apache License 2.0" in text
+    assert version() == APP_VERSION and f"WeGen {APP_VERSION}" in text
+    assert dialog.build_line.text() == f"Build: {build()}"
+    assert "Apache License 2.0" in text
     assert "LICENSE file" not in text
     assert str(BUNDLED_MODEL / "README.md") in text  # where this copy keeps it
 

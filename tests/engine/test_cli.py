@@ -9,6 +9,7 @@ import sys
 import numpy as np
 from PIL import Image
 
+from engine import api
 from engine.cli import build_parser, cmd_chat, main
 
 
@@ -90,9 +91,10 @@ def test_bad_inputs_exit_2_with_a_message(model_folder, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_info_prints_parameter_counts(model_folder, capsys):
+def test_info_prints_the_version_build_and_parameter_counts(model_folder, capsys):
     assert main(["info", "--model", str(model_folder), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"wegen      {api.version()}, {api.build()}"
     assert "wegen-tiny" in out and "unet" in out and "total" in out
 
 
