@@ -28,10 +28,16 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_run(model: str | None, platform: str, timeout_s: float) -> dict[str, float]:
-    """Seconds from launch to each mark of one cold start."""
+FROM_SOURCE = (sys.executable, "-m", "desktop.main")
+
+
+def one_run(
+    model: str | None, platform: str, timeout_s: float, program: tuple[str, ...] = FROM_SOURCE
+) -> dict[str, float]:
+    """Seconds from launch to each mark of one cold start of ``program`` (default: the app from
+    this checkout; benchmarks/installed_start.py passes an installed ``wegen``)."""
     with tempfile.TemporaryDirectory(prefix="wegen-start-") as data:
-        command = [sys.executable, "-m", "desktop.main", "--data-dir", data, "--report-start"]
+        command = [*program, "--data-dir", data, "--report-start"]
         if model:
             command += ["--model", model]
         env = {**os.environ, "QT_QPA_PLATFORM": platform, "PYTHONUNBUFFERED": "1"}
