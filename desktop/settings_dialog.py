@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.app_settings import BACKENDS, DEVICES, MEMORY_MODES, PRECISIONS, THEMES, AppSettings
+from desktop.app_settings import DEVICES, MEMORY_MODES, PRECISIONS, THEMES, AppSettings
 from desktop.paths import BUNDLED_MODEL
 from desktop.session import Session
+from engine.api import usable_backends
 
 
 class SettingsDialog(QDialog):
@@ -98,7 +99,7 @@ class SettingsDialog(QDialog):
         )
         form.addRow(self.tr("Precision"), self.precision)
         self.backend = self._combo(
-            BACKENDS,
+            usable_backends(),  # an installed app cannot compile
             settings.backend,
             {
                 "eager": self.tr("PyTorch"),

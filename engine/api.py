@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -58,6 +59,7 @@ __all__ = [
     "BUNDLED_DIR",
     "BUNDLED_NAME",
     "DEVICES",
+    "FROZEN_NO_COMPILE",
     "MEMORY_MODES",
     "NUM_IMAGE_TOKENS",
     "PRECISIONS",
@@ -104,6 +106,7 @@ __all__ = [
     "recipe_from_metadata",
     "save_png_atomic",
     "supported_formats",
+    "usable_backends",
     "verify_model_folder",
     "version",
     "write_file_atomic",
@@ -324,6 +327,19 @@ DEVICES = ("auto", "cpu", "cuda", "npu", "mps", "tensorrt")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 BACKENDS = ("eager", "compiled", "onnx")
 MEMORY_MODES = ("normal", "low")
+#: Why an installed (frozen) app does not offer the compiled backend.
+FROZEN_NO_COMPILE = (
+    "this installed copy of WeGen cannot compile models: torch.compile builds C++ (or Triton) "
+    "code with a compiler and PyTorch's headers, which an installed app does not carry. Choose "
+    "eager, or onnx (faster on the CPU); to compile, run WeGen from a source install"
+)
+
+
+def usable_backends() -> tuple[str, ...]:
+    """The backends this copy can run: all of `BACKENDS`, less ``compiled`` in a frozen bundle."""
+    if getattr(sys, "frozen", False):
+        return tuple(b for b in BACKENDS if b != "compiled")
+    return BACKENDS
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,8 @@ def select_runtime(request: RuntimeRequest | None = None) -> Runtime:
         raise RuntimeChoiceError(
             f"unknown backend {request.backend!r}; choose one of {', '.join(BACKENDS)}"
         )
+    if request.backend not in api.usable_backends():
+        raise RuntimeChoiceError(api.FROZEN_NO_COMPILE)
     if request.memory not in MEMORY_MODES:
         raise RuntimeChoiceError(f"unknown memory mode {request.memory!r}; choose normal or low")
     if request.backend == "onnx":

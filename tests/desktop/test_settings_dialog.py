@@ -72,6 +72,18 @@ def test_onnx_runtime_can_be_chosen_and_is_stored(window: MainWindow, qtbot: QtB
     assert AppSettings.load(window.session.db).backend == "onnx"
 
 
+def test_an_installed_app_does_not_offer_compiled(
+    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    dialog = SettingsDialog(window.session, window)
+    qtbot.addWidget(dialog)
+    offered = [dialog.backend.itemData(i) for i in range(dialog.backend.count())]
+    assert offered == ["eager", "onnx"]
+
+
 def test_bundled_choice(window: MainWindow, qtbot: QtBot) -> None:
     dialog = SettingsDialog(window.session, window)
     qtbot.addWidget(dialog)

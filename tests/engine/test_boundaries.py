@@ -42,6 +42,19 @@ def test_cpu_runtime_and_impossible_choices():
         select_runtime(RuntimeRequest(backend="magic"))
 
 
+def test_an_installed_app_refuses_to_compile_and_says_why(monkeypatch):
+    """A frozen bundle has no compiler nor torch's headers: compiled is not offered there."""
+    from engine.api import BACKENDS, usable_backends
+
+    assert usable_backends() == BACKENDS
+    assert select_runtime(RuntimeRequest(device="cpu", backend="compiled")).backend == "compiled"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert usable_backends() == ("eager", "onnx")
+    with pytest.raises(RuntimeChoiceError, match="cannot compile models.*Choose eager, or onnx"):
+        select_runtime(RuntimeRequest(device="cpu", backend="compiled"))
+    assert select_runtime(RuntimeRequest(device="cpu")).backend == "eager"
+
+
 def test_missing_accelerators_say_what_to_install():
     import torch
 
