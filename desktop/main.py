@@ -29,6 +29,10 @@ EXIT_MISSING_LIBRARIES = 4
 START_ANYWAY_MS = 3000  # load the model this long after start even if the window never painted
 
 
+#: the application's id: its desktop entry, icon and AppStream metadata are named after it
+DESKTOP_ID = "org.wegen.WeGen"
+
+
 def has_display() -> bool:
     """Whether Qt can open a window here (Linux/BSD need X11 or Wayland, or a QPA override)."""
     if sys.platform in ("win32", "darwin"):
@@ -120,6 +124,8 @@ def main(argv: list[str] | None = None, engine_factory: Callable[[], Engine] | N
     app.setApplicationName("WeGen")
     app.setOrganizationName("WeGen")
     app.setApplicationDisplayName("WeGen")
+    # the installers' desktop entry (packaging/linux): Wayland shells match the window to it
+    app.setDesktopFileName(DESKTOP_ID)
     if (ICONS / "wegen.svg").is_file():
         app.setWindowIcon(QIcon(str(ICONS / "wegen.svg")))
     translator = install_translator(app)  # noqa: F841 (kept alive for the app's lifetime)

@@ -150,3 +150,16 @@ def test_packaging_folder_is_not_a_package():
     import packaging.version
 
     assert "site-packages" in packaging.version.__file__
+
+
+def test_one_application_id_everywhere():
+    """The app tells Wayland its desktop entry's name; the entry, icon and metainfo share it."""
+    from desktop.main import DESKTOP_ID
+
+    assert (PACKAGING / "linux" / f"{DESKTOP_ID}.desktop").is_file()
+    metainfo = (PACKAGING / "linux" / f"{DESKTOP_ID}.metainfo.xml").read_text()
+    assert f"<id>{DESKTOP_ID}</id>" in metainfo
+    assert f'<launchable type="desktop-id">{DESKTOP_ID}.desktop</launchable>' in metainfo
+    entry = (PACKAGING / "linux" / f"{DESKTOP_ID}.desktop").read_text()
+    assert f"Icon={DESKTOP_ID}\n" in entry
+    assert f'APP_ID = "{DESKTOP_ID}"' in (PACKAGING / "build.py").read_text()
