@@ -6,7 +6,8 @@
 
 Steps: a build environment from the variant's lock file (packaging/requirements/VARIANT.txt,
 every package pinned, installed without resolving so nothing newer slips in), the project as a
-wheel (the bundled model and the other resources travel as package data), PyInstaller's one-folder
+wheel built from the last commit as a clean checkout has it (``--worktree``: from the tracked
+files as they are now; the bundled model and the other resources travel as package data), PyInstaller's one-folder
 bundle (packaging/wegen.spec), then the installers. The environment is kept in build/packaging
 and made again only when a lock file changes. This folder is a set of scripts, never a package:
 a package named `packaging` would shadow the library pip, setuptools and transformers import.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -78,8 +80,11 @@ def git_commit() -> tuple[str, bool]:
 
 
 class Build:
-    def __init__(self, variant: str, work: Path, out: Path, lock: Path | None = None) -> None:
+    def __init__(
+        self, variant: str, work: Path, out: Path, lock: Path | None = None, worktree: bool = False
+    ) -> None:
         self.variant = variant
+        self.worktree = worktree
         self.lock = lock or HERE / "requirements" / f"{variant}.txt"
         self.work = work / variant
         self.out = out
@@ -112,19 +117,41 @@ class Build:
         stamp.write_text(digest)
 
     def install_project(self) -> None:
-        wheels = self.work / "wheel"
-        shutil.rmtree(wheels, ignore_errors=True)
+        wheels, source = self.work / "wheel", self.work / "source"
+        for folder in (wheels, source):
+            shutil.rmtree(folder, ignore_errors=True)
+        source.mkdir(parents=True)
+        if self.worktree:  # the files git tracks, as they are now
+            listed = subprocess.run(
+                ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+            ).stdout.decode()
+            for name in filter(None, listed.split("\0")):
+                if (ROOT / name).is_file():
+                    (source / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(ROOT / name, source / name)
+        else:  # the last commit, as a clean checkout has it
+            archive = subprocess.run(
+                ["git", "archive", "--format=tar", "HEAD"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            ).stdout
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(source, filter="data")
         run(
             self.python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-            "-w", wheels, ROOT,
+            "-w", wheels, source,
         )  # fmt: skip
         (wheel,) = wheels.glob("wegen-*.whl")
         run(self.python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", wheel)
         site = subprocess.run(
-            [self.python, "-c", "import wegen_resources, os; print(os.path.dirname(wegen_resources.__file__))"],
-            capture_output=True, text=True, check=True,
+            # -I: the installed package, never the checkout's (the current folder is not on the path)
+            [self.python, "-I", "-c", "import wegen_resources, os; print(os.path.dirname(wegen_resources.__file__))"],
+            capture_output=True, text=True, check=True, cwd=self.work,
         ).stdout.strip()  # fmt: skip
+        assert Path(site).resolve() != (ROOT / "wegen_resources").resolve(), site
         commit, dirty = git_commit()
+        dirty = dirty and self.worktree  # from HEAD, the build is the commit whatever the tree
         info = {
             "version": self.version,
             "variant": self.variant,
@@ -263,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             "bundle here and the installer with packaging/windows or packaging/macos"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    build = Build(args.variant, args.work.resolve(), args.out.resolve(), args.lock)
+    build = Build(args.variant, args.work.resolve(), args.out.resolve(), args.lock, args.worktree)
     if not (args.reuse_bundle and (build.bundle / "wegen").exists()):
         build.timed("environment", build.environment)
         build.timed("project", build.install_project)
