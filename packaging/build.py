@@ -7,8 +7,8 @@
 Steps: a build environment from the variant's lock file (packaging/requirements/VARIANT.txt,
 every package pinned, installed without resolving so nothing newer slips in), the project as a
 wheel built from the last commit as a clean checkout has it (``--worktree``: from the tracked
-files as they are now; the bundled model and the other resources travel as package data), PyInstaller's one-folder
-bundle (packaging/wegen.spec), then the installers. The environment is kept in build/packaging
+files as they are now; the bundled model and the other resources travel as package data),
+PyInstaller's one-folder bundle (packaging/wegen.spec), then the installers. The environment is kept in build/packaging
 and made again only when a lock file changes. This folder is a set of scripts, never a package:
 a package named `packaging` would shadow the library pip, setuptools and transformers import.
 """
