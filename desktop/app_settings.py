@@ -23,7 +23,7 @@ class AppSettings:
     device: str = "auto"  # see engine.api.RuntimeRequest
     precision: str = "auto"
     backend: str = "eager"
-    memory: str = "normal"
+    memory: str = RuntimeRequest.memory  # "auto": the engine picks what fits the device
     theme: str = "system"  # "system" follows the desktop's light/dark setting
 
     def __post_init__(self) -> None:

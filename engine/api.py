@@ -79,6 +79,7 @@ __all__ = [
     "ImagePart",
     "ImageRole",
     "ImageTokenProgress",
+    "MemoryAdvice",
     "ModelFolderError",
     "ModelInfo",
     "OutputPathError",
@@ -326,7 +327,11 @@ class Request:
 DEVICES = ("auto", "cpu", "cuda", "npu", "mps", "tensorrt")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 BACKENDS = ("eager", "compiled", "onnx")
-MEMORY_MODES = ("normal", "low")
+#: auto: the first of normal, low, int8 whose planned peak fits the device's free memory
+#: (engine.placement); normal: every part stays on the device; low: each part (vision, LLM, UNet,
+#: VAE) is on the device only while it runs; int8: low, with the LLM's linear weights in int8.
+#: On the CPU every mode but int8 is normal (the model lives in RAM either way).
+MEMORY_MODES = ("auto", "normal", "low", "int8")
 #: Why an installed (frozen) app does not offer the compiled backend.
 FROZEN_NO_COMPILE = (
     "this installed copy of WeGen cannot compile models: torch.compile builds C++ (or Triton) "
@@ -349,14 +354,40 @@ class RuntimeRequest:
     device: "auto", "cuda", "cuda:1", "npu", "mps" or "cpu" ("tensorrt" with the onnx backend);
     precision: "auto", "fp32", "fp16" or "bf16"; backend: "eager", "compiled" (torch.compile of
     the de-tokenizer's UNet) or "onnx" (ONNX Runtime on an exported folder, or on a PyTorch
-    folder exported once into the cache); memory: "normal" or "low" (the vision tower and the
-    decoder parked on the CPU while unused).
+    folder exported once into the cache); memory: one of `MEMORY_MODES` ("auto" resolved at load
+    from the model's placement plan and the device's free memory).
     """
 
     device: str = "auto"
     precision: str = "auto"
     backend: str = "eager"
-    memory: str = "normal"
+    memory: str = "auto"
+
+
+@dataclass(frozen=True)
+class MemoryAdvice:
+    """What the loaded model needs per memory mode on its device, and what was chosen: the
+    engine's placement plan (engine/placement.py) as plain data for the settings dialog."""
+
+    device: str  # where the model runs, as `ModelInfo.device`
+    free_bytes: int | None  # free device memory seen at load (None: not a GPU, or unknown)
+    needs: tuple[tuple[str, int], ...]  # (mode, free bytes it needs), normal/low/int8 in order
+    auto: str  # what "auto" picks on this device
+    chosen: str  # the mode in effect
+    note: str  # one sentence: why, in words a person reads
+
+    def lines(self) -> list[str]:
+        """The advice as short lines: each mode's need (and whether it fits), then the choice."""
+        gib = 2**30
+        out = []
+        for mode, need in self.needs:
+            fits = ""
+            if self.free_bytes is not None:
+                fits = " — fits" if need <= self.free_bytes else " — does not fit"
+            out.append(f"{mode}: needs {need / gib:.2f} GiB{fits}")
+        free = f"{self.free_bytes / gib:.2f} GiB free" if self.free_bytes is not None else ""
+        out.append(f"auto picks {self.auto} on {self.device}" + (f" ({free})" if free else ""))
+        return out
 
 
 @dataclass(frozen=True)
@@ -374,6 +405,8 @@ class ModelInfo:
     default_steps: int
     default_guidance: float
     max_context: int  # tokens
+    memory: str = "normal"  # the memory mode in effect (auto resolved)
+    memory_advice: MemoryAdvice | None = None  # None: the backend has no memory modes (onnx)
 
 
 # --- events ---------------------------------------------------------------------------------

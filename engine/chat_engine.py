@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,14 @@ from engine.model import WeGenModel
 from engine.official import is_official_folder, load_official
 from engine.onnx_folder import is_onnx_folder
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
-from engine.runtime import Runtime, borrowed, park, select_runtime, synchronize
+from engine.runtime import (
+    Offloader,
+    Runtime,
+    apply_memory_mode,
+    resolve_memory,
+    select_runtime,
+    synchronize,
+)
 from engine.template import (
     PSR_INSTRUCTION,
     TASK_WANTS_IMAGE,
@@ -63,6 +71,7 @@ class WeGenEngine:
         self.tokenizer: WeGenTokenizer | None = None
         self.runtime: Runtime | None = None
         self.info: api.ModelInfo | None = None
+        self.offloader: Offloader | None = None  # the low and int8 memory modes' hooks
         self._features: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -85,21 +94,28 @@ class WeGenEngine:
             raise RuntimeChoiceError(
                 f"{model_dir} is an ONNX model folder: choose the onnx backend to run it"
             )
+        # anything but an explicit normal loads into RAM first: the memory mode is resolved (and
+        # the parts placed) from the model's placement plan before they go to the device
+        on_load = rt if rt.memory == "normal" else replace(rt, device=torch.device("cpu"))
         if is_official_folder(model_dir) and not (Path(model_dir) / CONFIG).is_file():
-            model, tokenizer = load_official(model_dir, rt)
+            model, tokenizer = load_official(model_dir, on_load)
         else:
-            model, tokenizer = load_model_folder(model_dir, rt)
+            model, tokenizer = load_model_folder(model_dir, on_load)
         return self.attach(model, tokenizer, rt, str(model_dir))
 
     def attach(
         self, model: WeGenModel, tokenizer: WeGenTokenizer, runtime: Runtime, folder: str = ""
     ) -> api.ModelInfo:
         """Use an already built model (tests, training evaluation), or the ONNX backend's
-        `engine.onnx_runtime.OnnxModel`, which answers the same module calls."""
+        `engine.onnx_runtime.OnnxModel`, which answers the same module calls.
+
+        The memory mode is resolved here (``auto``: from the placement plan and the device's free
+        memory) and applied: int8 quantizes the LLM, low and int8 attach the offload hooks."""
+        runtime, advice = resolve_memory(runtime, model)
+        self.offloader = None if runtime.backend == "onnx" else apply_memory_mode(model, runtime)
+        log.info("%s", advice.note)
         if runtime.backend == "compiled":
             model.decoder.unet = torch.compile(model.decoder.unet)  # type: ignore[assignment]
-        park(model.vision, runtime)  # low-memory mode: vision and decoder wait on the CPU
-        park(model.decoder, runtime)
         self.model, self.tokenizer, self.runtime = model, tokenizer, runtime
         self._features.clear()
         cfg = model.config
@@ -125,6 +141,8 @@ class WeGenEngine:
             default_steps=cfg.decoder.default_steps,
             default_guidance=cfg.decoder.default_guidance,
             max_context=cfg.llm.max_positions,
+            memory=runtime.memory,
+            memory_advice=advice,
         )
         return self.info
 
@@ -271,7 +289,7 @@ class WeGenEngine:
                     )
                 )
 
-            with clock("denoise"), borrowed(model.decoder, self.runtime):
+            with clock("denoise"):
                 pixels = model.decoder.sample(
                     segment[None],
                     seeds=[seed + image_index],
@@ -342,7 +360,8 @@ class WeGenEngine:
             self._features.move_to_end(key)
             return self._features[key]
         assert self.runtime is not None
-        with torch.no_grad(), borrowed(self.model.vision, self.runtime) as vision:
+        vision = self.model.vision
+        with torch.no_grad():  # low memory: the offload hooks bring the tower to the device
             feats = vision(vision.preprocess([image]))[0].to(self.model.device)  # (64, F)
         self._features[key] = feats
         while len(self._features) > FEATURE_CACHE_SIZE:

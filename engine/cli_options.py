@@ -15,7 +15,8 @@ from engine.errors import OutputPathError
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """--model, --device, --precision, --backend: shared by wegen-cli's commands and wegen-eval."""
+    """--model, --device, --precision, --backend, --memory: shared by wegen-cli's commands and
+    wegen-eval (the app's settings offer the same choices: engine.api)."""
     parser.add_argument(
         "--model", help="model folder (default: $WEGEN_MODEL or the bundled wegen-tiny)"
     )
@@ -31,6 +32,21 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
         choices=api.BACKENDS,
         help="eager (PyTorch), compiled (torch.compile of the UNet) or onnx (ONNX Runtime; "
         "a PyTorch folder is exported once into the cache)",
+    )
+    parser.add_argument(
+        "--memory",
+        default=api.RuntimeRequest.memory,
+        choices=api.MEMORY_MODES,
+        help="auto (the first mode that fits the GPU's free memory), normal (all on the device), "
+        "low (each part on the device only while it runs) or int8 (low, with an int8 language "
+        "model); on the CPU all but int8 are normal",
+    )
+
+
+def runtime_request(args: argparse.Namespace) -> api.RuntimeRequest:
+    """The `api.RuntimeRequest` the options of `add_runtime_options` ask for."""
+    return api.RuntimeRequest(
+        args.device, args.precision, args.backend, getattr(args, "memory", "auto")
     )
 
 

@@ -247,9 +247,13 @@ class Detokenizer(DenoiseLoop, nn.Module):
         self.vae = AutoencoderKL(**vae_kwargs(config))
         self._preview_map = None
 
+    #: set by the low-memory mode (engine.runtime.Offloader): where the UNet and the VAE run
+    #: while their weights wait on the CPU
+    execution_device: torch.device | None = None
+
     def placement(self) -> tuple[torch.device, torch.dtype]:
         ref = next(self.unet.parameters())
-        return ref.device, ref.dtype
+        return self.execution_device or ref.device, ref.dtype
 
     def forward(
         self,

@@ -10,12 +10,13 @@ the providers the installed onnxruntime offers rather than against PyTorch's dev
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
+from torch import nn
 
 from engine import api
 from engine.api import RuntimeRequest
@@ -32,6 +33,7 @@ class Runtime:
     device: torch.device
     dtype: torch.dtype
     backend: str = "eager"
+    #: one of api.MEMORY_MODES; "auto" until `resolve_memory` sees the model
     memory: str = "normal"
     #: onnx backend: where the graphs run ("cpu", "cuda:0", "tensorrt:0", "npu:0"); ``device`` is
     #: then the CPU, where the turn loop's own tensors live
@@ -47,7 +49,8 @@ class Runtime:
         return self.onnx_device or str(self.device)
 
     def describe(self) -> str:
-        return f"{self.device_name} · {self.precision} · {self.backend}"
+        memory = "" if self.memory == "normal" else f" · memory {self.memory}"
+        return f"{self.device_name} · {self.precision} · {self.backend}{memory}"
 
 
 def _npu_available() -> bool:
@@ -132,7 +135,9 @@ def select_runtime(request: RuntimeRequest | None = None) -> Runtime:
     if request.backend not in api.usable_backends():
         raise RuntimeChoiceError(api.FROZEN_NO_COMPILE)
     if request.memory not in MEMORY_MODES:
-        raise RuntimeChoiceError(f"unknown memory mode {request.memory!r}; choose normal or low")
+        raise RuntimeChoiceError(
+            f"unknown memory mode {request.memory!r}; choose one of {', '.join(MEMORY_MODES)}"
+        )
     if request.backend == "onnx":
         return _select_onnx_runtime(request)
     device = _resolve_device(request.device)
@@ -226,31 +231,202 @@ def synchronize(device: torch.device) -> None:
         torch.npu.synchronize()
 
 
-def _parks(module: object, runtime: Runtime) -> bool:
-    """Whether the low-memory mode moves ``module`` (ONNX sessions stay where they are)."""
-    return (
-        runtime.memory == "low"
-        and runtime.device.type != "cpu"
-        and isinstance(module, torch.nn.Module)
-    )
+# --- memory modes -----------------------------------------------------------------------------
+#: the parts a memory mode places, by `engine.placement.MODULES` name
+OFFLOADED_PARTS = ("vision", "llm", "unet", "vae")
 
 
-def park(module: torch.nn.Module, runtime: Runtime) -> None:
-    """In the low-memory mode, keep ``module`` on the CPU until `borrowed`."""
-    if _parks(module, runtime):
-        module.to("cpu")
+def resolve_memory(
+    runtime: Runtime, model: nn.Module, free_bytes: int | None = None
+) -> tuple[Runtime, api.MemoryAdvice]:
+    """``runtime`` with its memory mode resolved for ``model`` (a `WeGenModel`), and the advice.
+
+    ``auto`` takes the first of normal, low, int8 whose planned peak (engine.placement) fits the
+    device's free memory; ``free_bytes`` overrides what the device reports (tests, the dialog's
+    "what if"). Memory on the device is only measured on CUDA; elsewhere auto is normal. The ONNX
+    backend places its own sessions: there every mode is normal.
+    """
+    from engine import placement
+
+    if runtime.memory not in MEMORY_MODES:
+        raise RuntimeChoiceError(
+            f"unknown memory mode {runtime.memory!r}; choose one of {', '.join(MEMORY_MODES)}"
+        )
+    device = runtime.device_name
+    if runtime.backend == "onnx":
+        advice = api.MemoryAdvice(
+            device, None, (), "normal", "normal", "the onnx backend places its own graphs: normal"
+        )
+        return replace(runtime, memory="normal"), advice
+    plan = placement.plan(model.config, runtime.precision, model=model)  # type: ignore[arg-type]
+    needs = tuple((m.mode, m.needs_bytes) for m in plan.modes)
+    if free_bytes is None and runtime.device.type != "cpu":
+        free_bytes = placement.free_device_memory(runtime.device)
+        if free_bytes is not None:  # a model already placed there counts as free for the plan
+            free_bytes += _bytes_on(model, runtime.device)
+    if runtime.device.type == "cpu":
+        free_bytes, auto = None, "normal"
+        why = "on the CPU the model lives in RAM: low places it as normal does (its hooks run, "
+        why += "moving nothing)"
+    elif free_bytes is None:
+        auto = "normal"
+        why = f"free memory is not measured on {runtime.device.type}: auto keeps it all there"
+    else:
+        auto = plan.choose(free_bytes) or "int8"
+        why = (
+            f"{placement.gib(free_bytes)} free: {plan.sentence(auto, free_bytes)}"
+            if plan.choose(free_bytes)
+            else f"nothing fits {placement.gib(free_bytes)} free; int8 needs the least"
+        )
+    chosen = auto if runtime.memory == "auto" else runtime.memory
+    note = f"memory: {chosen}" + (" (auto)" if runtime.memory == "auto" else "") + f" — {why}"
+    advice = api.MemoryAdvice(device, free_bytes, needs, auto, chosen, note)
+    return replace(runtime, memory=chosen), advice
 
 
-@contextlib.contextmanager
-def borrowed(module: torch.nn.Module, runtime: Runtime) -> Iterator[torch.nn.Module]:
-    """Use a parked module on the runtime's device, then park it again and free the memory."""
-    if not _parks(module, runtime):
-        yield module
-        return
-    module.to(runtime.device)
+def _bytes_on(model: nn.Module, device: torch.device) -> int:
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors if t.device == device)
+
+
+def apply_memory_mode(model: nn.Module, runtime: Runtime) -> Offloader | None:
+    """Put ``model`` (a `WeGenModel`, on the CPU or the device) where ``runtime.memory`` (already
+    resolved) wants it. int8 quantizes the LLM's linear layers first. low and int8 return the
+    `Offloader` whose hooks move each part onto the device when it runs (on the CPU too, where
+    they move nothing); normal moves everything to the device and returns None."""
+    if runtime.memory not in ("normal", "low", "int8"):
+        raise RuntimeChoiceError(f"resolve the memory mode first (got {runtime.memory!r})")
+    if runtime.memory == "int8":
+        quantize_llm_int8(model.llm, runtime)  # type: ignore[arg-type]
+    if runtime.memory == "normal":
+        model.to(runtime.device)
+        return None
+    return Offloader(model, runtime.device)
+
+
+# accelerate imports are deferred: the CPU-only normal path never needs them
+class Offloader:
+    """The low-memory mode, with accelerate's offload hooks: each part (the vision tower, the LLM,
+    the UNet, the VAE) waits on the CPU until one of its modules runs; then the others go back
+    to the CPU and it comes onto the device (`accelerate.cpu_offload_with_hook`'s CpuOffload,
+    driven by a small hook on every module the engine calls: the LLM is called through
+    ``llm.model``, its embedding and ``lm_head``, the VAE through its encoder and decoder). The
+    projectors (a few MB) stay on the device: the token loop's tensors live there.
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
+        from accelerate import cpu_offload_with_hook
+        from accelerate.hooks import add_hook_to_module
+
+        self.device = device
+        self.entered: list[str] = []  # the parts in the order they were asked for (tests)
+        model.input_proj.to(device)  # type: ignore[union-attr]
+        model.output_proj.to(device)  # type: ignore[union-attr]
+        llm, decoder = model.llm, model.decoder
+        vae = decoder.vae  # type: ignore[union-attr]
+        parts: dict[str, tuple[nn.Module, list[nn.Module]]] = {
+            "vision": (model.vision, [model.vision]),  # type: ignore[list-item]
+            "llm": (llm, [llm.model, llm.model.embed_tokens, llm.lm_head]),  # type: ignore[union-attr, list-item]
+            "unet": (decoder.unet, [decoder.unet]),  # type: ignore[union-attr, list-item]
+            "vae": (
+                vae,
+                [
+                    m
+                    for m in (vae.encoder, vae.decoder, vae.quant_conv, vae.post_quant_conv)
+                    if isinstance(m, nn.Module)
+                ],
+            ),
+        }
+        self.roots: dict[str, nn.Module] = {}
+        self.hooks: dict[str, Any] = {}
+        for name, (root, entries) in parts.items():
+            for entry in entries:
+                add_hook_to_module(entry, _on_enter_hook(self, name), append=True)
+            _, self.hooks[name] = cpu_offload_with_hook(root, device)
+            self.roots[name] = root
+        decoder.execution_device = device  # type: ignore[union-attr]
+
+    def on_device(self, name: str) -> bool:
+        first = next(self.roots[name].parameters(), None)
+        return first is None or first.device == self.device
+
+    def enter(self, name: str) -> None:
+        """``name`` is about to run: the other parts back to the CPU, this one onto the device."""
+        if not self.entered or self.entered[-1] != name:
+            self.entered.append(name)
+        if self.on_device(name):
+            return
+        from accelerate.utils import clear_device_cache
+
+        for other, hook in self.hooks.items():
+            if other != name and self.on_device(other):
+                hook.offload()
+        clear_device_cache()
+        self.hooks[name].hook.pre_forward(self.roots[name])
+
+
+def _on_enter_hook(offloader: Offloader, part: str) -> Any:
+    """An accelerate hook: before a module of ``part`` runs, `Offloader.enter` it and bring the
+    tensors it is given to the device (the vision tower's pixels are prepared on the CPU)."""
+    from accelerate.hooks import ModelHook
+
+    class OnEnter(ModelHook):  # type: ignore[misc]
+        def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            offloader.enter(part)
+            return _to(args, offloader.device), _to(kwargs, offloader.device)
+
+    return OnEnter()
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    """Tensors in ``value`` (nested in tuples, lists and dicts) on ``device``; anything else
+    (a KV cache) as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _to(v, device) for k, v in value.items()}
+    return value
+
+
+# --- int8 ---------------------------------------------------------------------------------------
+def int8_method(device: torch.device) -> str:
+    """How the LLM is quantized on ``device``: ``torchao`` (weight-only int8, any device) when it
+    is installed, else ``dynamic`` (torch.ao's dynamic int8 linears, CPU only, deprecated in
+    torch but working), else a `RuntimeChoiceError` saying what to install."""
     try:
-        yield module
-    finally:
-        module.to("cpu")
-        if runtime.device.type == "cuda":
-            torch.cuda.empty_cache()
+        importlib.import_module("torchao.quantization")
+    except ImportError:
+        if device.type == "cpu":
+            return "dynamic"
+        raise RuntimeChoiceError(
+            "the int8 memory mode on a GPU needs torchao: pip install torchao, or choose low"
+        ) from None
+    return "torchao"
+
+
+def quantize_llm_int8(llm: nn.Module, runtime: Runtime) -> str:
+    """Quantize the LLM's linear layers (lm_head included) to int8 in place; returns the method.
+
+    torchao's ``Int8WeightOnlyConfig`` stores each weight in int8 with one scale per output
+    channel (what engine.placement counts). Without torchao, on the CPU, torch.ao's
+    ``quantize_dynamic`` does it (weights int8 per channel, activations quantized on the fly:
+    float32 only)."""
+    method = int8_method(runtime.device)
+    if method == "torchao":
+        from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torchao's own, on import
+            quantize_(llm, Int8WeightOnlyConfig())
+        return method
+    if runtime.dtype != torch.float32:
+        raise RuntimeChoiceError(
+            "the int8 memory mode on the CPU without torchao runs in fp32 only: choose precision "
+            "fp32, or pip install torchao"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "torch.ao.quantization is deprecated": see int8_method
+        torch.ao.quantization.quantize_dynamic(llm, {nn.Linear}, dtype=torch.qint8, inplace=True)
+    return method
