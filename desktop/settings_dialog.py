@@ -112,11 +112,17 @@ class SettingsDialog(QDialog):
             MEMORY_MODES,
             settings.memory,
             {
-                "normal": self.tr("Normal"),
-                "low": self.tr("Low memory (parts of the model wait on the CPU)"),
+                "auto": self.tr("Automatic (what fits the device)"),
+                "normal": self.tr("Normal (everything on the device)"),
+                "low": self.tr("Low memory (each part on the device only while it runs)"),
+                "int8": self.tr("Int8 (low memory, language model in 8 bits)"),
             },
         )
         form.addRow(self.tr("Memory"), self.memory)
+        self.memory_advice = QLabel(self._memory_advice_text())
+        self.memory_advice.setWordWrap(True)
+        self.memory_advice.setObjectName("hint")
+        form.addRow("", self.memory_advice)
         layout.addWidget(runtime)
 
         look = QGroupBox(self.tr("Appearance"))
@@ -140,6 +146,21 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         session.folder_verified.connect(self._verified)
+
+    def _memory_advice_text(self) -> str:
+        """What the loaded model needs per memory mode on its device, and what auto picks: the
+        engine's plan, computed at load on the worker thread (no torch here)."""
+        info = self.session.model_info
+        if info is None:
+            return self.tr("No model is loaded: what each mode needs is shown once one is.")
+        advice = info.memory_advice
+        if advice is None or not advice.needs:
+            return self.tr("{0} on {1}: memory modes do not apply to this backend.").format(
+                info.name, info.device
+            )
+        lines = [self.tr("{0} on {1}:").format(info.name, advice.device), *advice.lines()]
+        lines.append(self.tr("In effect: {0}.").format(advice.chosen))
+        return "\n".join(lines)
 
     def _combo(self, values: tuple[str, ...], current: str, labels: dict[str, str]) -> QComboBox:
         box = QComboBox()

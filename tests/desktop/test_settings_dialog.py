@@ -159,3 +159,35 @@ def test_a_long_verification_error_is_shown_whole(
         dialog.reject()
     finally:
         app.setStyleSheet("")
+
+
+def test_memory_shows_what_the_loaded_model_needs_and_what_auto_picks(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from dataclasses import replace
+
+    import torch
+
+    from engine.runtime import Runtime, resolve_memory
+    from engine.testing import random_model
+
+    model = random_model()
+    gpu = Runtime(torch.device("cuda", 0), torch.float16, memory="auto")
+    need_low = resolve_memory(gpu, model, free_bytes=2**40)[1].needs[1][1]
+    _, advice = resolve_memory(gpu, model, free_bytes=need_low)  # low fits, normal does not
+    session = window.session
+    qtbot.waitUntil(lambda: session.model_info is not None, timeout=5000)
+    assert session.model_info is not None
+    session.model_info = replace(session.model_info, memory_advice=advice)
+    dialog = SettingsDialog(session, window)
+    qtbot.addWidget(dialog)
+    offered = [dialog.memory.itemData(i) for i in range(dialog.memory.count())]
+    assert offered == ["auto", "normal", "low", "int8"]
+    text = dialog.memory_advice.text()
+    assert "normal: needs" in text and "does not fit" in text
+    assert "low: needs" in text and "auto picks low on cuda:0" in text
+    assert "In effect: low." in text and dialog.memory_advice.isVisibleTo(dialog)
+    session.model_info = None
+    dialog = SettingsDialog(session, window)
+    qtbot.addWidget(dialog)
+    assert dialog.memory_advice.text().startswith("No model is loaded")
