@@ -281,6 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "packaging")
     ap.add_argument("--lock", type=Path, help="another lock file (Windows, macOS: lock.py --out)")
     ap.add_argument(
+        "--worktree",
+        action="store_true",
+        help="build the app from the tracked files as they are now (default: the last commit)",
+    )
+    ap.add_argument(
         "--reuse-bundle", action="store_true", help="skip the freeze if a bundle exists"
     )
     args = ap.parse_args(argv)
