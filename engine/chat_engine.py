@@ -27,7 +27,7 @@ from PIL import Image
 from engine import api
 from engine.errors import Cancelled, PromptError, RuntimeChoiceError, WeGenError
 from engine.folder import CONFIG, load_model_folder
-from engine.generate import LoopOptions, Prompt, generate
+from engine.generate import DecodeStep, LoopOptions, Prompt, captured_decode_step, generate
 from engine.images import from_model_output, image_fingerprint, to_model_input
 from engine.model import WeGenModel
 from engine.official import is_official_folder, load_official
@@ -72,6 +72,7 @@ class WeGenEngine:
         self.runtime: Runtime | None = None
         self.info: api.ModelInfo | None = None
         self.offloader: Offloader | None = None  # the low and int8 memory modes' hooks
+        self._decode_step: DecodeStep | None = None  # the captured step (compiled, CUDA)
         self._features: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -116,6 +117,7 @@ class WeGenEngine:
         log.info("%s", advice.note)
         if runtime.backend == "compiled":
             model.decoder.unet = torch.compile(model.decoder.unet)  # type: ignore[assignment]
+        self._decode_step = captured_decode_step() if runtime.captures_decode else None
         self.model, self.tokenizer, self.runtime = model, tokenizer, runtime
         self._features.clear()
         cfg = model.config
@@ -265,7 +267,7 @@ class WeGenEngine:
                 shown = ""
 
         with clock("tokens"):
-            (reply,) = generate(model, tok, [prompt], opts, [seed], on_loop, stop)
+            (reply,) = generate(model, tok, [prompt], opts, [seed], on_loop, stop, **self._loop())
 
         # 5. decode the images (starting from the latest image, if asked to keep some of it)
         init = None
@@ -353,6 +355,11 @@ class WeGenEngine:
             denoise_strength=s.denoise_strength,
         )
 
+    def _loop(self) -> dict[str, Any]:
+        """How the token loop runs on this runtime: `engine.generate.generate`'s keywords."""
+        assert self.runtime is not None
+        return {"static": self.runtime.static_loop, "step": self._decode_step}
+
     def _encode_image(self, image: Image.Image) -> torch.Tensor:
         assert self.model is not None
         key = image_fingerprint(image)
@@ -393,6 +400,7 @@ class WeGenEngine:
             [seed],
             None,
             stop,
+            **self._loop(),
         )
         return self.tokenizer.decode(reply.text_ids()).strip() or text
 

@@ -12,8 +12,10 @@ position ids); each row is a little state machine:
   to TEXT (a reply holds at most ``max_images`` images).
 * DONE after ``</s>``; the row then idles on padding until the batch finishes.
 
-`decode_step` is the only function that runs the model per token: a static cache and a compiled
-or graph-captured step can replace it without touching the loop.
+`decode_step` is the only function that runs the model per token. ``generate(..., static=True)``
+runs it on a static KV cache with the embedding-CFG streams as more rows of the same batch, so
+every step has one shape and `captured_decode_step` (CUDA graphs through torch.compile) can
+replace it; the dynamic-cache path with a cache per unconditional stream is the reference.
 
 The loop asks the model for six things only (`LanguageModel`): ``device``, ``new_cache()``,
 ``embed_tokens``, ``embed``, a call returning the last hidden state and logits, and the
@@ -163,6 +165,28 @@ def decode_step(
     return hidden[:, -1], logits[:, -1]
 
 
+def captured_decode_step() -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """`decode_step` compiled with ``mode="reduce-overhead"``: on CUDA the whole step (every
+    layer's kernels, the static cache's in-place writes) is captured once as a CUDA graph and
+    replayed per token, which is what the launch-bound loop needs. Static shapes only: use it
+    with ``generate(..., static=True)``. The outputs are copied out of the graph's memory, which
+    the next replay overwrites."""
+    compiled = torch.compile(decode_step, mode="reduce-overhead", dynamic=False)
+
+    def step(
+        model: LanguageModel,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        cache: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.compiler.cudagraph_mark_step_begin()
+        hidden, logits = compiled(model, embeds, mask, positions, cache)
+        return hidden.clone(), logits.clone()
+
+    return step
+
+
 #: The prompt runs through the same computation, over all its positions at once (kept eager:
 #: its length varies, so it is not worth compiling).
 prefill = decode_step
@@ -197,28 +221,41 @@ def generate(
     seeds: list[int],
     callback: LoopCallback | None = None,
     cancel: Callable[[], bool] | None = None,
+    *,
+    static: bool = False,
+    step: DecodeStep | None = None,
 ) -> list[Reply]:
-    """Run the loop for a batch of prompts; returns one `Reply` per prompt."""
+    """Run the loop for a batch of prompts; returns one `Reply` per prompt.
+
+    ``static`` (models with ``new_static_cache``): one static KV cache, and with embedding CFG the
+    unconditional streams as B more rows of the same batch (`_Streams`), so every step, text or
+    image, is one call of the same shape; ``step`` replaces `decode_step` for those calls (a
+    compiled, graph-captured one). Otherwise each unconditional stream has its own dynamic cache
+    (the reference the static path is tested against).
+    """
     if len(seeds) != len(prompts):
         raise ValueError("one seed per prompt is needed")
     device = model.device
-    embeds, mask, positions = left_pad(prompts, model)
-    cache = model.new_cache()
     rows = [_Row(Reply(), torch.Generator().manual_seed(s)) for s in seeds]
     guided = opts.embedding_cfg != 1.0
     notify = callback or (lambda row, kind, value: None)
+    step = step or decode_step
 
     def token_embed(token: int) -> torch.Tensor:
         return model.embed_tokens(torch.tensor([token], device=device))[0]  # (D,)
 
-    h, logits = prefill(model, embeds, mask, positions, cache)
-    next_pos = positions[:, -1] + 1  # (B,)
+    embeds, mask, positions = left_pad(prompts, model)
+    streams = _Streams(model, opts, embeds, mask, positions, batched=static and guided)
+    cache = model.new_static_cache(streams.rows, streams.length) if static else model.new_cache()  # type: ignore[attr-defined]
+    h, logits = prefill(model, *streams.prefill_inputs(), cache)
     while any(r.phase is not Phase.DONE for r in rows):
         if cancel is not None and cancel():
             raise Cancelled()
         inputs = []
         for i, row in enumerate(rows):
             if row.phase is Phase.IMAGE:
+                if streams.batched:
+                    row.h_uncond = h[len(rows) + i]
                 inputs.append(
                     _image_step(model, tok, row, h[i], opts, guided, notify, i, token_embed)
                 )
@@ -234,6 +271,7 @@ def generate(
             elif token == tok.img_start_id:
                 row.phase, row.k = Phase.IMAGE, 0
                 row.shifted, row.official = [], []
+                streams.restart_uncond(i)
             else:
                 row.text_tokens += 1
                 if not row.reply.segments or not isinstance(row.reply.segments[-1], list):
@@ -242,16 +280,77 @@ def generate(
                 notify(i, "text", token)
             inputs.append(token_embed(token))
         step_in = torch.stack(inputs)[:, None]  # (B, 1, D)
-        mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
         if all(r.phase is Phase.DONE for r in rows):
             break
-        h, logits = decode_step(model, step_in, mask, next_pos[:, None], cache)
-        next_pos = next_pos + 1
-        if guided:
+        h, logits = step(model, *streams.step_inputs(step_in, static), cache)
+        if guided and not streams.batched:
             for i, row in enumerate(rows):
                 if row.phase is Phase.IMAGE and row.k < NUM_IMAGE_TOKENS:
                     _uncond_step(model, row, step_in[i : i + 1])
     return [r.reply for r in rows]
+
+
+#: decode_step's signature: (model, embeds, mask, positions, cache) -> (hidden, logits)
+DecodeStep = Callable[
+    [LanguageModel, torch.Tensor, torch.Tensor, torch.Tensor, Any],
+    tuple[torch.Tensor, torch.Tensor],
+]
+
+
+class _Streams:
+    """The rows the model runs each step, their attention mask and their positions.
+
+    Unbatched: the B prompts. Batched (embedding CFG on a static cache): 2B rows, the B
+    conditional ones then each one's unconditional twin. A twin is fed exactly what its row is
+    fed, so until ``<img>`` it computes the same (finite) states; at ``<img>`` (`restart_uncond`)
+    its mask forgets every earlier slot and its positions restart at 0, so from there it is the
+    stream that saw ``<img>`` alone and then the same fed-back inputs: attention gives masked
+    slots exactly zero weight. Every row writes the same cache slot each step, as a static cache
+    wants (left padding is the same trick).
+    """
+
+    def __init__(
+        self,
+        model: LanguageModel,
+        opts: LoopOptions,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        batched: bool,
+    ) -> None:
+        self.batched = batched
+        twice = (lambda t: torch.cat([t, t])) if batched else (lambda t: t)
+        self.embeds, self.mask, self.positions = twice(embeds), twice(mask), twice(positions)
+        self.rows = self.mask.shape[0]
+        # every step the loop can take: text, and per image <img> + 64 tokens + </img>
+        steps = opts.max_new_tokens + opts.max_images * (NUM_IMAGE_TOKENS + 2) + 2
+        self.length = mask.shape[1] + steps
+        self.next_pos = self.positions[:, -1] + 1  # (S,)
+
+    def prefill_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.embeds, self.mask, self.positions
+
+    def restart_uncond(self, row: int) -> None:
+        """Row ``row`` just chose ``<img>``: its twin starts over, at the slot ``<img>`` fills."""
+        if self.batched:
+            twin = self.mask.shape[0] // 2 + row
+            self.mask[twin] = 0
+            self.next_pos[twin] = 0
+
+    def step_inputs(
+        self, step_in: torch.Tensor, static: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """embeds (S, 1, D), the mask with the new slot (S, T + 1), or padded to the static
+        cache's length, and positions (S, 1); then the positions move on."""
+        if self.batched:
+            step_in = torch.cat([step_in, step_in])
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.rows, 1)], dim=1)
+        mask = self.mask
+        if static:
+            mask = torch.nn.functional.pad(mask, (0, self.length - mask.shape[1]))
+        positions = self.next_pos[:, None]
+        self.next_pos = self.next_pos + 1
+        return step_in, mask, positions
 
 
 def _image_step(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM, StaticCache
 
 from engine.config import LLMConfig, WeGenConfig
 from engine.decoder import Detokenizer
@@ -71,6 +71,12 @@ class WeGenModel(nn.Module):
     def new_cache(self) -> DynamicCache:
         """An empty KV cache for `forward` (the ONNX backend supplies its own kind)."""
         return DynamicCache(config=self.llm.config)
+
+    def new_static_cache(self, batch: int, length: int) -> StaticCache:
+        """A preallocated KV cache of ``length`` slots for ``batch`` rows (every row writes the
+        same slot each call): what a compiled, graph-captured decode step needs."""
+        del batch  # the cache allocates its tensors at the first call, from the keys' shape
+        return StaticCache(config=self.llm.config, max_cache_len=length)
 
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token embeddings: input_ids (...) -> (..., D)."""

@@ -48,6 +48,19 @@ class Runtime:
         """Where the model runs, as a person reads it."""
         return self.onnx_device or str(self.device)
 
+    @property
+    def static_loop(self) -> bool:
+        """Whether the token loop runs on a static KV cache with the embedding-CFG streams batched
+        (the compiled backend; eager keeps the reference loop)."""
+        return self.backend == "compiled"
+
+    @property
+    def captures_decode(self) -> bool:
+        """Whether the decode step is captured as a CUDA graph (torch.compile's
+        reduce-overhead): the compiled backend on CUDA with every part resident (the low modes'
+        offload hooks move weights, which a captured graph cannot)."""
+        return self.static_loop and self.device.type == "cuda" and self.memory == "normal"
+
     def describe(self) -> str:
         memory = "" if self.memory == "normal" else f" · memory {self.memory}"
         return f"{self.device_name} · {self.precision} · {self.backend}{memory}"

@@ -10,7 +10,7 @@ from transformers import DynamicCache
 
 from engine.config import FeatureAlignment
 from engine.errors import Cancelled
-from engine.generate import LoopOptions, Prompt, generate, left_pad
+from engine.generate import LoopOptions, Prompt, decode_step, generate, left_pad
 from engine.prompt import encode_conversation
 from engine.template import NUM_IMAGE_TOKENS, ImageRole, Role, TemplateTurn
 
@@ -164,3 +164,82 @@ def test_same_seed_same_tokens_and_sampling_differs_across_seeds(model, tokenize
     c = generate(model, tokenizer, [prompt], opts, [2])[0].text_ids()
     assert a == b
     assert a != c
+
+
+@pytest.mark.parametrize("cfg", [1.0, 3.0])
+def test_static_batched_loop_equals_the_eager_loop(model, tokenizer, cfg):
+    """One static cache, the unconditional streams as rows of the same batch: the same text
+    tokens and the same features as a dynamic cache per stream."""
+    prompts = [
+        make_prompt(tokenizer, model, "a red circle", 0),
+        make_prompt(
+            tokenizer, model, "edit the image: move the big blue star left please", 1, seed=3
+        ),
+    ]
+    opts = LoopOptions(
+        max_new_tokens=6, wants_image=True, embedding_cfg=cfg, temperature=0.8, max_images=2
+    )
+    eager = generate(model, tokenizer, prompts, opts, seeds=[11, 12])
+    static = generate(model, tokenizer, prompts, opts, seeds=[11, 12], static=True)
+    for a, b in zip(eager, static, strict=True):
+        assert a.text_ids() == b.text_ids()
+        assert len(a.images) == len(b.images) >= 1
+        for x, y in zip(a.images, b.images, strict=True):
+            torch.testing.assert_close(y, x, atol=1e-4, rtol=1e-4)
+
+
+def test_static_loop_runs_the_unconditional_streams_in_the_same_call(model, tokenizer):
+    calls = []
+
+    def counting(model_, embeds, mask, positions, cache):
+        calls.append(embeds.shape[0])
+        return decode_step(model_, embeds, mask, positions, cache)
+
+    opts = LoopOptions(max_new_tokens=3, wants_image=True, embedding_cfg=2.0)
+    generate(
+        model,
+        tokenizer,
+        [make_prompt(tokenizer, model, "a star")],
+        opts,
+        [0],
+        static=True,
+        step=counting,
+    )
+    assert set(calls) == {2} and len(calls) >= NUM_IMAGE_TOKENS + 2  # one batch of 2, every step
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_captured_step_equals_eager_on_cuda(tokenizer):
+    from engine.generate import captured_decode_step
+    from engine.testing import random_model
+
+    model = random_model().to("cuda")
+    prompt = make_prompt(tokenizer, model, "a red circle")
+    prompt = Prompt(prompt.ids, prompt.image_mask, None)
+    opts = LoopOptions(max_new_tokens=4, wants_image=True, embedding_cfg=3.0)
+    (eager,) = generate(model, tokenizer, [prompt], opts, [0])
+    (captured,) = generate(
+        model, tokenizer, [prompt], opts, [0], static=True, step=captured_decode_step()
+    )
+    assert eager.text_ids() == captured.text_ids()
+    torch.testing.assert_close(captured.images[0], eager.images[0], atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_the_static_step_traces_as_one_graph(model, tokenizer):
+    """What CUDA graphs need, checked on the CPU: torch.compile captures the whole static decode
+    step in one graph (fullgraph: no break), once for the whole turn, and it computes the same."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    traced = torch.compile(decode_step, backend="eager", dynamic=False, fullgraph=True)
+    prompt = make_prompt(tokenizer, model, "a red circle")
+    opts = LoopOptions(max_new_tokens=4, wants_image=True, embedding_cfg=3.0)
+    (got,) = generate(model, tokenizer, [prompt], opts, [0], static=True, step=traced)
+    (want,) = generate(model, tokenizer, [prompt], opts, [0])
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    assert got.text_ids() == want.text_ids()
+    torch.testing.assert_close(got.images[0], want.images[0], atol=1e-4, rtol=1e-4)
+    torch._dynamo.reset()
