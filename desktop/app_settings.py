@@ -22,7 +22,7 @@ class AppSettings:
     model_dir: str = str(BUNDLED_MODEL)  # the folder loaded at start
     device: str = "auto"  # see engine.api.RuntimeRequest
     precision: str = "auto"
-    backend: str = "eager"
+    backend: str = RuntimeRequest.backend  # "auto": compiled on CUDA, else eager
     memory: str = RuntimeRequest.memory  # "auto": the engine picks what fits the device
     theme: str = "system"  # "system" follows the desktop's light/dark setting
 

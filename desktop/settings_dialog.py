@@ -102,6 +102,7 @@ class SettingsDialog(QDialog):
             usable_backends(),  # an installed app cannot compile
             settings.backend,
             {
+                "auto": self.tr("Automatic (compiled on an NVIDIA GPU, else PyTorch)"),
                 "eager": self.tr("PyTorch"),
                 "compiled": self.tr("PyTorch, compiled (faster after a slow first run)"),
                 "onnx": self.tr("ONNX Runtime (the model is exported once, then reused)"),

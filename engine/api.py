@@ -326,7 +326,9 @@ class Request:
 #: offer them before torch is imported; engine.runtime resolves them).
 DEVICES = ("auto", "cpu", "cuda", "npu", "mps", "tensorrt")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-BACKENDS = ("eager", "compiled", "onnx")
+#: auto: compiled on CUDA (a static token loop with a captured decode step, the UNet compiled),
+#: eager elsewhere (the fastest measured on the CPU: docs/benchmarks.md)
+BACKENDS = ("auto", "eager", "compiled", "onnx")
 #: auto: the first of normal, low, int8 whose planned peak fits the device's free memory
 #: (engine.placement); normal: every part stays on the device; low: each part (vision, LLM, UNet,
 #: VAE) is on the device only while it runs; int8: low, with the LLM's linear weights in int8.
@@ -352,15 +354,17 @@ class RuntimeRequest:
     """Where and how to run: resolved by `engine.runtime.select_runtime`.
 
     device: "auto", "cuda", "cuda:1", "npu", "mps" or "cpu" ("tensorrt" with the onnx backend);
-    precision: "auto", "fp32", "fp16" or "bf16"; backend: "eager", "compiled" (torch.compile of
-    the de-tokenizer's UNet) or "onnx" (ONNX Runtime on an exported folder, or on a PyTorch
-    folder exported once into the cache); memory: one of `MEMORY_MODES` ("auto" resolved at load
+    precision: "auto", "fp32", "fp16" or "bf16"; backend: "auto" (compiled on CUDA, else eager),
+    "eager" (the reference), "compiled" (the token loop on a static cache with the CFG streams
+    batched, its decode step captured on CUDA, and torch.compile of the de-tokenizer's UNet) or
+    "onnx" (ONNX Runtime on an exported folder, or on a PyTorch folder exported once into the
+    cache); memory: one of `MEMORY_MODES` ("auto" resolved at load
     from the model's placement plan and the device's free memory).
     """
 
     device: str = "auto"
     precision: str = "auto"
-    backend: str = "eager"
+    backend: str = "auto"
     memory: str = "auto"
 
 

@@ -28,10 +28,11 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="auto", help="auto, fp32, fp16 or bf16")
     parser.add_argument(
         "--backend",
-        default="eager",
+        default=api.RuntimeRequest.backend,
         choices=api.BACKENDS,
-        help="eager (PyTorch), compiled (torch.compile of the UNet) or onnx (ONNX Runtime; "
-        "a PyTorch folder is exported once into the cache)",
+        help="auto (compiled on CUDA, else eager), eager (PyTorch), compiled (a static token "
+        "loop, captured on CUDA, and torch.compile of the UNet) or onnx (ONNX Runtime; a "
+        "PyTorch folder is exported once into the cache)",
     )
     parser.add_argument(
         "--memory",

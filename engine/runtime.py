@@ -35,6 +35,8 @@ class Runtime:
     backend: str = "eager"
     #: one of api.MEMORY_MODES; "auto" until `resolve_memory` sees the model
     memory: str = "normal"
+    #: the token loop: "auto" (static with the compiled backend), "static" or "reference"
+    loop: str = "auto"
     #: onnx backend: where the graphs run ("cpu", "cuda:0", "tensorrt:0", "npu:0"); ``device`` is
     #: then the CPU, where the turn loop's own tensors live
     onnx_device: str | None = None
@@ -51,15 +53,22 @@ class Runtime:
     @property
     def static_loop(self) -> bool:
         """Whether the token loop runs on a static KV cache with the embedding-CFG streams batched
-        (the compiled backend; eager keeps the reference loop)."""
-        return self.backend == "compiled"
+        (by default with the compiled backend; eager keeps the reference loop)."""
+        if self.loop not in ("auto", "static", "reference"):
+            raise RuntimeChoiceError(f"unknown token loop {self.loop!r}")
+        return self.loop == "static" or (self.loop == "auto" and self.backend == "compiled")
 
     @property
     def captures_decode(self) -> bool:
         """Whether the decode step is captured as a CUDA graph (torch.compile's
         reduce-overhead): the compiled backend on CUDA with every part resident (the low modes'
         offload hooks move weights, which a captured graph cannot)."""
-        return self.static_loop and self.device.type == "cuda" and self.memory == "normal"
+        return (
+            self.backend == "compiled"
+            and self.static_loop
+            and self.device.type == "cuda"
+            and self.memory == "normal"
+        )
 
     def describe(self) -> str:
         memory = "" if self.memory == "normal" else f" · memory {self.memory}"
@@ -155,7 +164,17 @@ def select_runtime(request: RuntimeRequest | None = None) -> Runtime:
         return _select_onnx_runtime(request)
     device = _resolve_device(request.device)
     dtype = _resolve_dtype(request.precision, device)
-    return Runtime(device=device, dtype=dtype, backend=request.backend, memory=request.memory)
+    backend = auto_backend(device) if request.backend == "auto" else request.backend
+    return Runtime(device=device, dtype=dtype, backend=backend, memory=request.memory)
+
+
+def auto_backend(device: torch.device) -> str:
+    """``backend: auto``: compiled on CUDA where this copy can compile (the static token loop
+    with a captured decode step, the UNet compiled; ../shared/docs/PERFORMANCE.md), eager
+    elsewhere: on the CPU compiling pays for itself only after many turns (docs/benchmarks.md)."""
+    if device.type == "cuda" and "compiled" in api.usable_backends():
+        return "compiled"
+    return "eager"
 
 
 # --- ONNX Runtime ---------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_an_installed_app_does_not_offer_compiled(
     dialog = SettingsDialog(window.session, window)
     qtbot.addWidget(dialog)
     offered = [dialog.backend.itemData(i) for i in range(dialog.backend.count())]
-    assert offered == ["eager", "onnx"]
+    assert offered == ["auto", "eager", "onnx"]  # auto is eager there: nothing compiles
 
 
 def test_bundled_choice(window: MainWindow, qtbot: QtBot) -> None:

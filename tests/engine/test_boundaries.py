@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from engine.api import RuntimeRequest
 from engine.errors import RuntimeChoiceError
-from engine.runtime import select_runtime
+from engine.runtime import auto_backend, select_runtime
 
 
 def test_importing_the_engine_never_imports_qt():
@@ -49,10 +50,27 @@ def test_an_installed_app_refuses_to_compile_and_says_why(monkeypatch):
     assert usable_backends() == BACKENDS
     assert select_runtime(RuntimeRequest(device="cpu", backend="compiled")).backend == "compiled"
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    assert usable_backends() == ("eager", "onnx")
+    assert usable_backends() == ("auto", "eager", "onnx")
     with pytest.raises(RuntimeChoiceError, match="cannot compile models.*Choose eager, or onnx"):
         select_runtime(RuntimeRequest(device="cpu", backend="compiled"))
     assert select_runtime(RuntimeRequest(device="cpu")).backend == "eager"
+    assert auto_backend(torch.device("cuda", 0)) == "eager"  # auto never picks what cannot run
+
+
+def test_auto_backend_is_the_optimised_path_on_cuda_and_eager_on_the_cpu():
+    from engine.runtime import Runtime
+
+    assert auto_backend(torch.device("cuda", 0)) == "compiled"
+    assert auto_backend(torch.device("cpu")) == "eager"
+    assert select_runtime(RuntimeRequest(device="cpu")).backend == "eager"
+    gpu = Runtime(torch.device("cuda", 0), torch.float16, backend="compiled")
+    assert gpu.static_loop and gpu.captures_decode
+    low = Runtime(torch.device("cuda", 0), torch.float16, backend="compiled", memory="low")
+    assert low.static_loop and not low.captures_decode  # the offload hooks move weights
+    cpu = Runtime(torch.device("cpu"), torch.float32, backend="compiled")
+    assert cpu.static_loop and not cpu.captures_decode
+    eager = Runtime(torch.device("cuda", 0), torch.float16, backend="eager")
+    assert not eager.static_loop and not eager.captures_decode
 
 
 def test_missing_accelerators_say_what_to_install():
