@@ -7,17 +7,22 @@ kept from the build), so nothing is downloaded and the speed is that of trained 
     python benchmarks/gpu_turn.py --out gpu_turn.json                  # wegen-7b on cuda, ≤ 8 min
     python benchmarks/gpu_turn.py --preset wegen-tiny --device cpu --quick --out /tmp/t.json
 
-1. eager: the engine as it runs today (fp16 on CUDA, eager backend, VAE in float32), one turn of
-   ``--text-tokens`` text tokens + 64 image tokens + ``--steps`` steps + VAE, after a warm-up turn.
-2. optimised: what can be applied from outside the engine today: ``--backend compiled`` (the
-   engine compiles the UNet), bf16 everywhere (the VAE too: bf16 has float32's range, so the SDXL
-   VAE does not overflow), the UNet in channels-last, diffusers' SDPA attention processor set
-   explicitly. The UNet's CFG already runs as one batch of 2; the LLM's embedding-CFG stream and
-   a static KV cache with a captured decode step need engine changes (engine/generate.py).
-3. memory: for each mode of `engine.placement` (normal, low, int8) and each phase, the modules
-   that mode keeps resident are put on the device, the rest on the CPU, the phase runs, and
-   ``torch.cuda.max_memory_allocated`` is printed beside the plan's estimate. int8 uses torchao's
-   weight-only int8 when installed, else a small per-channel int8 linear defined here.
+1. eager: the engine's reference path (fp16 on CUDA, eager backend: a dynamic KV cache and a
+   separate stream for embedding CFG, VAE in float32), one turn of ``--text-tokens`` text tokens
+   + 64 image tokens (embedding CFG ``--embedding-cfg``, 2 by default so the unconditional stream
+   runs) + ``--steps`` steps + VAE, after a warm-up turn.
+2. optimised: the engine's compiled backend (what ``backend: auto`` picks on CUDA): the token
+   loop on a static KV cache with the unconditional stream as a second row of the same batch,
+   its decode step captured as a CUDA graph (torch.compile reduce-overhead), the UNet compiled;
+   plus bf16 everywhere (the VAE too: bf16 has float32's range, so the SDXL VAE does not
+   overflow), the UNet in channels-last and diffusers' SDPA attention processors. The UNet's CFG
+   runs as one batch of 2 in both. On the CPU (the smoke run) nothing is compiled: the static
+   loop runs eager (``loop="static"``), so every line of the GPU run has run once.
+3. memory: each mode as the engine applies it (`engine.runtime.apply_memory_mode`): normal with
+   every part resident; low with accelerate's offload hooks (each part onto the device when it
+   runs); int8 = low with the LLM quantized by the engine (torchao weight-only when installed,
+   else, on CUDA, a small per-channel int8 linear defined here). Per phase,
+   ``torch.cuda.max_memory_allocated`` is printed beside the plan's estimate.
 
 Phases: text (text tokens, prefill included), image_tokens, denoise (UNet steps), vae, total.
 """
@@ -47,8 +52,8 @@ from engine.config import preset
 from engine.folder import place
 from engine.generate import LoopOptions, Prompt, generate
 from engine.model import WeGenModel
-from engine.placement import GIB, MODES, PHASE_MODULES, module_parts, plan
-from engine.runtime import PRECISIONS, Runtime, synchronize
+from engine.placement import GIB, MODES, module_parts, plan
+from engine.runtime import PRECISIONS, Runtime, apply_memory_mode, int8_method, synchronize
 from engine.testing import tiny_tokenizer
 from engine.tokenizer import WeGenTokenizer
 
@@ -92,22 +97,18 @@ class Int8Linear(nn.Module):
         return out if self.bias is None else out + self.bias
 
 
-def quantize_llm(model: WeGenModel) -> str:
-    """The LLM's linear weights to int8 in place; returns which implementation did it."""
+def quantize_llm(model: WeGenModel, runtime: Runtime) -> str:
+    """The LLM's linear weights to int8 in place, as the engine's int8 mode does where it can;
+    returns which implementation did it."""
+    from engine.errors import RuntimeChoiceError
+    from engine.runtime import quantize_llm_int8
+
     try:
-        from torchao.quantization import quantize_
-
-        try:
-            from torchao.quantization import Int8WeightOnlyConfig
-
-            quantize_(model.llm, Int8WeightOnlyConfig())
-        except ImportError:
-            from torchao.quantization import int8_weight_only
-
-            quantize_(model.llm, int8_weight_only())
-        return "torchao int8 weight-only"
-    except ImportError:
-        pass  # not installed (the device machine's image has no torchao)
+        method = int8_method(runtime.device)
+        quantize_llm_int8(model.llm, runtime)
+        return f"the engine's int8 mode ({method})"
+    except RuntimeChoiceError as e:  # a GPU without torchao (the device machine's image)
+        print(f"{e}; using the int8 linear here")
     except Exception as e:  # a torchao built for another torch: say so, use ours
         print(f"torchao failed ({type(e).__name__}: {e}); using the int8 linear here")
     for parent in list(model.llm.modules()):
@@ -119,14 +120,23 @@ def quantize_llm(model: WeGenModel) -> str:
 
 # --- timing one turn --------------------------------------------------------------------------
 def time_turn(
-    engine: WeGenEngine, steps: int, text_tokens: int, runs: int, warmup: bool = True
+    engine: WeGenEngine,
+    steps: int,
+    text_tokens: int,
+    runs: int,
+    warmup: bool = True,
+    embedding_cfg: float = 2.0,
 ) -> dict[str, float]:
     """Median phase seconds over ``runs`` turns after a warm-up turn (which also compiles)."""
     request = api.Request(
         api.Turn.user(PROMPT),
         task=api.Task.GENERATE,
         settings=api.GenerationSettings(
-            seed=0, steps=steps, max_new_tokens=text_tokens, previews=False
+            seed=0,
+            steps=steps,
+            max_new_tokens=text_tokens,
+            previews=False,
+            embedding_cfg=embedding_cfg,
         ),
     )
     samples: list[dict[str, float]] = []
@@ -153,6 +163,8 @@ def time_turn(
         )
     out = {k: statistics.median(s[k] for s in samples) for k in samples[0]}
     out["warmup_turn"] = warm
+    if engine.runtime is not None and engine.runtime.device.type == "cuda":
+        out["peak_gib"] = torch.cuda.max_memory_allocated(engine.runtime.device) / GIB
     return out
 
 
@@ -232,16 +244,16 @@ def phase_runs(
 def measure_mode(
     model: WeGenModel, mode: str, device: torch.device, runs: dict[str, Callable[[], object]]
 ) -> dict[str, int | None]:
-    """Peak allocated bytes per phase with ``mode``'s modules resident (None off CUDA)."""
-    resident_of = {"vision": "vision", "llm": "text", "denoise": "denoise", "vae": "vae"}
+    """Peak allocated bytes per phase in ``mode`` (None off CUDA). normal: every part resident;
+    low and int8: the engine's offload hooks (`apply_memory_mode`, attached by the caller) bring
+    each part in as its phase runs, so the peak includes the move."""
     peaks: dict[str, int | None] = {}
+    if mode == "normal":
+        arrange(model, set(module_parts(model)), device)
     for phase, run in runs.items():
-        if mode == "normal":
-            resident = set(module_parts(model))
-        else:
-            resident = {"projectors", *PHASE_MODULES[resident_of[phase]]}
-        arrange(model, resident, device)
         synchronize(device)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         with torch.no_grad():
@@ -250,7 +262,6 @@ def measure_mode(
         peaks[phase] = (
             int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
         )
-    arrange(model, set(module_parts(model)), device)
     return peaks
 
 
@@ -274,6 +285,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--text-tokens", type=int, default=20)
     parser.add_argument("--context", type=int, default=1024, help="tokens for the memory runs")
     parser.add_argument("--cfg-batch", type=int, default=1, choices=(1, 2))
+    parser.add_argument(
+        "--embedding-cfg", type=float, default=2.0, help="the timed turns' LLM CFG (1 = off)"
+    )
     parser.add_argument("--runs", type=int, default=2, help="timed turns after the warm-up")
     parser.add_argument("--vae", default="bf16", choices=("bf16", "fp32"), help="optimised VAE")
     parser.add_argument("--compile", default=None, action=argparse.BooleanOptionalAction)
@@ -333,9 +347,11 @@ def main(argv: list[str] | None = None) -> dict:
     # 2. eager
     engine = WeGenEngine()
     engine.attach(model, tok, Runtime(device, dtype, "eager"), f"{config.name} (random)")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     result["eager"] = {
         "precision": precision,
-        **time_turn(engine, steps, text_tokens, runs, warmup),
+        **time_turn(engine, steps, text_tokens, runs, warmup, args.embedding_cfg),
     }
     log("eager " + _phases(result["eager"]))
 
@@ -351,53 +367,65 @@ def main(argv: list[str] | None = None) -> dict:
     runs_by_phase = phase_runs(model, tok, device, context, text_tokens, args.cfg_batch)
     memory: dict = {}
     result["memory"] = memory
-    for mode in [m for m in modes if m != "int8"]:
-        memory[mode] = _memory_entry(measure_mode(model, mode, device, runs_by_phase), p, mode)
-        log(f"memory {mode}: " + _memory_line(memory[mode]))
+    if "normal" in modes:
+        memory["normal"] = _memory_entry(
+            measure_mode(model, "normal", device, runs_by_phase), p, "normal"
+        )
+        log("memory normal: " + _memory_line(memory["normal"]))
 
     # 4. optimised
     # bf16 where the device has it; on the CPU (the smoke run) bf16 is slow: keep the baseline
     fast_dtype = torch.bfloat16 if device.type == "cuda" else dtype
     applied = optimise(model, fast_dtype, args.vae)
     backend = "compiled" if compile_unet else "eager"
+    fast_runtime = Runtime(device, fast_dtype, backend, loop="static")
+    applied.append("token loop: static KV cache, the embedding-CFG stream in the same batch")
+    if fast_runtime.captures_decode:
+        applied.append("decode step captured (torch.compile reduce-overhead: CUDA graphs)")
     if compile_unet:
         applied.append("--backend compiled: torch.compile of the UNet")
     unet = model.decoder.unet
     fast = WeGenEngine()
-    fast.attach(model, tok, Runtime(device, fast_dtype, backend), f"{config.name} (random)")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    fast.attach(model, tok, fast_runtime, f"{config.name} (random)")
     try:
-        timings = time_turn(fast, steps, text_tokens, runs, warmup)
+        timings = time_turn(fast, steps, text_tokens, runs, warmup, args.embedding_cfg)
     except Exception as e:  # a compiler failure must not lose the rest of the run
         if not compile_unet:
             raise
         log(f"the compiled turn failed ({type(e).__name__}: {e}); timing without compile")
-        applied[-1] = f"torch.compile of the UNet FAILED: {type(e).__name__}: {e}"
+        applied.append(f"torch.compile FAILED: {type(e).__name__}: {e}")
         model.decoder.unet = unet
-        fast.attach(model, tok, Runtime(device, fast_dtype, "eager"), f"{config.name} (random)")
-        timings = time_turn(fast, steps, text_tokens, runs, warmup)
+        fast_runtime = Runtime(device, fast_dtype, "eager", loop="static")
+        fast.attach(model, tok, fast_runtime, f"{config.name} (random)")
+        timings = time_turn(fast, steps, text_tokens, runs, warmup, args.embedding_cfg)
     result["optimised"] = {
         "precision": Runtime(device, fast_dtype).precision,
         "applied": applied,
-        "not_applied": [
-            "static KV cache + CUDA-graph decode step (engine/generate.py)",
-            "LLM embedding-CFG stream batched with the conditional one (engine/generate.py)",
-        ],
         **timings,
     }
     log("optimised " + _phases(result["optimised"]))
     result["speedup"] = {
         k: result["eager"][k] / v
         for k, v in result["optimised"].items()
-        if isinstance(v, float) and v > 0 and k != "warmup_turn"
+        if isinstance(v, float) and v > 0 and k not in ("warmup_turn", "peak_gib")
     }
 
-    # 5. int8 memory, on the uncompiled modules at the baseline precision again
-    if "int8" in modes:
-        model.decoder.unet = unet
-        model = place(model, Runtime(device, dtype))
-        model.decoder.unet.to(memory_format=torch.contiguous_format)
-        result["int8"] = quantize_llm(model)
+    # 5. low and int8 memory, as the engine applies them, on the uncompiled modules at the
+    # baseline precision again: the offload hooks first, then (int8) the LLM quantized under them
+    del fast, engine
+    model.decoder.unet = unet
+    model = place(model, Runtime(device, dtype))
+    model.decoder.unet.to(memory_format=torch.contiguous_format)
+    if "low" in modes or "int8" in modes:
+        apply_memory_mode(model, Runtime(device, dtype, memory="low"))
         runs_by_phase = phase_runs(model, tok, device, context, text_tokens, args.cfg_batch)
+    if "low" in modes:
+        memory["low"] = _memory_entry(measure_mode(model, "low", device, runs_by_phase), p, "low")
+        log("memory low (offload hooks): " + _memory_line(memory["low"]))
+    if "int8" in modes:
+        result["int8"] = quantize_llm(model, Runtime(device, dtype, memory="int8"))
         memory["int8"] = _memory_entry(
             measure_mode(model, "int8", device, runs_by_phase), p, "int8"
         )
@@ -436,6 +464,11 @@ def print_table(r: dict) -> None:
         ratio = f"{e / o:.2f}x" if o > 0 else "-"
         print(f"{k:<14}{e:>10.3f}{o:>13.3f}{ratio:>10}")
     print(f"warm-up turn (compiles): {r['optimised']['warmup_turn']:.1f} s")
+    if "peak_gib" in r["eager"] and "peak_gib" in r["optimised"]:
+        print(
+            f"peak memory of a turn: eager {r['eager']['peak_gib']:.2f} GiB, "
+            f"optimised {r['optimised']['peak_gib']:.2f} GiB"
+        )
     print("\npeak memory per mode and phase, measured / plan (GiB):")
     for mode, entry in r["memory"].items():
         print(f"  {mode:<7} {_memory_line(entry)}")

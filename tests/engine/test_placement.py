@@ -173,6 +173,8 @@ def test_gpu_benchmark_smoke_run_on_the_cpu(tmp_path):
     phases = {"text", "image_tokens", "denoise", "vae", "total"}
     assert phases <= result["eager"].keys() and phases <= result["optimised"].keys()
     assert all(result["eager"][k] > 0 and result["optimised"][k] > 0 for k in phases)
+    assert any("static KV cache" in a for a in result["optimised"]["applied"])
+    assert result["int8"].startswith("the engine's int8 mode")
     expected = plan(wegen_tiny(), "fp32", context=result["plan"]["context"], cfg_batch=1)
     assert result["plan"]["peaks"] == {m.mode: m.peak_bytes for m in expected.modes}
     assert set(result["memory"]) == set(MODES)
