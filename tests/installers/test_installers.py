@@ -105,7 +105,7 @@ def _from_archive(archive: Path, *args: str) -> str:
 
 
 def test_archive_is_one_folder_with_notices(built):
-    names = _from_archive(built["archive"], "-t").split()
+    names = _from_archive(built["archive"], "-t").splitlines()
     tops = {n.split("/")[0] for n in names}
     assert len(tops) == 1
     (top,) = tops
