@@ -1,12 +1,14 @@
 """Median seconds for one text-to-image chat turn: text + 64 image tokens + denoise + VAE.
 
-Runs the chosen backend and the eager baseline in the same process, on the same model, and prints
-both with their ratio. Without ``--model`` it uses the bundled wegen-tiny, or a seeded random tiny
+Runs the chosen backend and the eager baseline in the same process, on the same model, their
+turns interleaved, and prints both with their ratio. Without ``--model`` it uses the bundled wegen-tiny, or a seeded random tiny
 model when that is absent (same architecture and speed). On a GPU, ``--full-7b`` also times the
 7B preset at full size with random weights (speed does not depend on the values).
 
     python benchmarks/turn_latency.py                       # tiny, CPU, eager vs compiled
     python benchmarks/turn_latency.py --backend onnx --cold # tiny, CPU, eager vs ONNX Runtime
+    python benchmarks/turn_latency.py --backend eager --loop static --embedding-cfg 3
+                                                            # the static token loop, uncompiled
     python benchmarks/turn_latency.py --device cuda --full-7b --steps 50
 
 Phases: encode (vision tower), text (text tokens), image_tokens (the 64 fed-back tokens),
@@ -18,6 +20,7 @@ fresh process from start to a written PNG for eager and the candidate.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import subprocess
 import sys
@@ -36,25 +39,54 @@ from engine.runtime import select_runtime
 PROMPT = "a large red striped circle at the top left and a small blue star in the centre"
 
 
-def time_turns(engine: WeGenEngine, runs: int, steps: int | None) -> tuple[float, dict[str, float]]:
-    request = api.Request(
+def _request(steps: int | None, embedding_cfg: float) -> api.Request:
+    return api.Request(
         api.Turn.user(PROMPT),
         task=api.Task.GENERATE,
-        settings=api.GenerationSettings(seed=0, steps=steps, max_new_tokens=16, previews=False),
+        settings=api.GenerationSettings(
+            seed=0,
+            steps=steps,
+            max_new_tokens=16,
+            previews=False,
+            embedding_cfg=embedding_cfg,
+        ),
     )
-    seconds, phases = [], []
-    for i in range(runs + 1):  # the first turn warms up (and compiles)
-        events: list[api.Event] = []
-        start = time.perf_counter()
-        engine.run(request, events.append, threading.Event())
-        elapsed = time.perf_counter() - start
-        if not isinstance(events[-1], api.Finished):
-            raise SystemExit(f"turn failed: {events[-1]}")
-        if i:
-            seconds.append(elapsed)
-            phases.append(split_phases(events[-1].timings))
-    medians = {k: statistics.median(p[k] for p in phases) for k in phases[0]}
-    return statistics.median(seconds), medians
+
+
+def _turn(engine: WeGenEngine, request: api.Request) -> tuple[float, dict[str, float]]:
+    events: list[api.Event] = []
+    start = time.perf_counter()
+    engine.run(request, events.append, threading.Event())
+    elapsed = time.perf_counter() - start
+    if not isinstance(events[-1], api.Finished):
+        raise SystemExit(f"turn failed: {events[-1]}")
+    return elapsed, split_phases(events[-1].timings)
+
+
+def time_turns(
+    engines: list[WeGenEngine], runs: int, steps: int | None, embedding_cfg: float = 1.0
+) -> list[tuple[float, dict[str, float]]]:
+    """Median seconds and phases per engine, their turns interleaved (a, b, a, b, ...) so that
+    load from other work on the machine falls on both alike. Each engine's first turn warms up
+    (and compiles); its time is printed, not counted."""
+    request = _request(steps, embedding_cfg)
+    for engine in engines:
+        first, _ = _turn(engine, request)
+        rt = engine.runtime
+        assert rt is not None
+        loop = "static" if rt.static_loop else "reference"
+        print(f"  first turn ({rt.backend}, {loop} loop): {first:.2f} s")
+    seconds: list[list[float]] = [[] for _ in engines]
+    phases: list[list[dict[str, float]]] = [[] for _ in engines]
+    for _ in range(runs):
+        for i, engine in enumerate(engines):
+            elapsed, split = _turn(engine, request)
+            seconds[i].append(elapsed)
+            phases[i].append(split)
+    return [
+        (statistics.median(s), {k: statistics.median(p[k] for p in ps) for k in ps[0]})
+        for s, ps in zip(seconds, phases, strict=True)
+    ]
 
 
 def split_phases(t: api.TurnTimings) -> dict[str, float]:
@@ -65,9 +97,17 @@ def split_phases(t: api.TurnTimings) -> dict[str, float]:
     return phases
 
 
-def engine_for(folder: str, device: str, precision: str, backend: str) -> WeGenEngine:
+def engine_for(
+    folder: str, device: str, precision: str, backend: str, loop: str = "auto"
+) -> WeGenEngine:
+    """An engine on ``folder``; ``loop`` "static" or "reference" overrides the backend's token
+    loop (the static loop without compiling, say)."""
     engine = WeGenEngine()
     engine.load(folder, api.RuntimeRequest(device=device, precision=precision, backend=backend))
+    if loop != "auto":
+        assert engine.model is not None and engine.tokenizer is not None and engine.runtime
+        runtime = dataclasses.replace(engine.runtime, loop=loop)
+        engine.attach(engine.model, engine.tokenizer, runtime, folder)  # type: ignore[arg-type]
     return engine
 
 
@@ -157,6 +197,15 @@ def main() -> None:
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--backend", default="compiled", help="the candidate against eager (or 'none')")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument(
+        "--loop",
+        default="auto",
+        choices=("auto", "static", "reference"),
+        help="the candidate's token loop (auto: static with compiled, else the reference)",
+    )
+    ap.add_argument(
+        "--embedding-cfg", type=float, default=1.0, help="the LLM's embedding CFG (1 = off)"
+    )
     ap.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     ap.add_argument("--full-7b", action="store_true", help="also time the 7B preset (GPU only)")
     ap.add_argument("--onnx-dir", help="with --backend onnx: an exported folder to use")
@@ -181,18 +230,21 @@ def main() -> None:
         print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, model {folder}")
         base_engine = engine_for(folder, args.device, args.precision, "eager")
         print(f"runtime {base_engine.info.device} {base_engine.info.precision}")
-        base = time_turns(base_engine, args.runs, args.steps)
-        cand = None
+        engines = [base_engine]
         cand_folder = folder
         if args.backend == "onnx":
             cand_folder = onnx_folder_for(folder, args.onnx_dir, tmp)
         if args.backend != "none":
-            cand = time_turns(
-                engine_for(cand_folder, args.device, args.precision, args.backend),
-                args.runs,
-                args.steps,
+            engines.append(
+                engine_for(cand_folder, args.device, args.precision, args.backend, args.loop)
             )
-        report(f"{base_engine.info.name}: one text-to-image turn", base, cand, args.backend)
+        timed = time_turns(engines, args.runs, args.steps, args.embedding_cfg)
+        base, cand = timed[0], (timed[1] if len(timed) > 1 else None)
+        label = (
+            f"{base_engine.info.name}: one text-to-image turn, embedding CFG {args.embedding_cfg}"
+        )
+        name = args.backend if args.loop == "auto" else f"{args.backend}+{args.loop}"
+        report(label, base, cand, name)
         if args.cold:
             print("\ncold start (fresh process: imports, load, one turn, PNG written)")
             runs = [("eager", folder)] + ([(args.backend, cand_folder)] * (args.backend != "none"))
@@ -206,13 +258,13 @@ def main() -> None:
         if not torch.cuda.is_available():
             raise SystemExit("--full-7b needs a CUDA GPU")
         eng = random_7b_engine(args.device, args.precision, "eager")
-        base = time_turns(eng, max(2, args.runs // 2), args.steps)
+        (base,) = time_turns([eng], max(2, args.runs // 2), args.steps, args.embedding_cfg)
         del eng
         torch.cuda.empty_cache()
         cand = None
         if args.backend != "none":
             eng = random_7b_engine(args.device, args.precision, args.backend)
-            cand = time_turns(eng, max(2, args.runs // 2), args.steps)
+            (cand,) = time_turns([eng], max(2, args.runs // 2), args.steps, args.embedding_cfg)
         report("wegen-7b (random weights, full size)", base, cand, args.backend)
 
 

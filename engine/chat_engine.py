@@ -170,8 +170,8 @@ class WeGenEngine:
             on_event(
                 api.Failed(
                     rid,
-                    "the device ran out of memory: choose a smaller image size, "
-                    "the low-memory mode, or a smaller model",
+                    "the device ran out of memory: choose a smaller image size, the low or "
+                    "int8 memory mode (Settings, or --memory), or a smaller model",
                 )
             )
         except Exception as e:  # the worker thread must survive anything
