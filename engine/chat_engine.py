@@ -115,7 +115,9 @@ class WeGenEngine:
         runtime, advice = resolve_memory(runtime, model)
         self.offloader = None if runtime.backend == "onnx" else apply_memory_mode(model, runtime)
         log.info("%s", advice.note)
-        if runtime.backend == "compiled":
+        if runtime.backend == "compiled" and not isinstance(
+            model.decoder.unet, torch._dynamo.OptimizedModule
+        ):  # compiled once, whatever attaches it again
             model.decoder.unet = torch.compile(model.decoder.unet)  # type: ignore[assignment]
         self._decode_step = captured_decode_step() if runtime.captures_decode else None
         self.model, self.tokenizer, self.runtime = model, tokenizer, runtime

@@ -297,6 +297,10 @@ DecodeStep = Callable[
 ]
 
 
+#: the static cache's length is rounded up to a multiple of this
+STATIC_BUCKET = 256
+
+
 class _Streams:
     """The rows the model runs each step, their attention mask and their positions.
 
@@ -324,7 +328,8 @@ class _Streams:
         self.rows = self.mask.shape[0]
         # every step the loop can take: text, and per image <img> + 64 tokens + </img>
         steps = opts.max_new_tokens + opts.max_images * (NUM_IMAGE_TOKENS + 2) + 2
-        self.length = mask.shape[1] + steps
+        # in buckets, so that turns of similar length share one cache shape (one captured graph)
+        self.length = -(-(mask.shape[1] + steps) // STATIC_BUCKET) * STATIC_BUCKET
         self.next_pos = self.positions[:, -1] + 1  # (S,)
 
     def prefill_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -73,10 +73,21 @@ class WeGenModel(nn.Module):
         return DynamicCache(config=self.llm.config)
 
     def new_static_cache(self, batch: int, length: int) -> StaticCache:
-        """A preallocated KV cache of ``length`` slots for ``batch`` rows (every row writes the
-        same slot each call): what a compiled, graph-captured decode step needs."""
-        del batch  # the cache allocates its tensors at the first call, from the keys' shape
-        return StaticCache(config=self.llm.config, max_cache_len=length)
+        """An empty preallocated KV cache of ``length`` slots for ``batch`` rows (every row writes
+        the same slot each call): what a compiled, graph-captured decode step needs.
+
+        The last one is kept and handed out again, zeroed in place, when the next turn asks for
+        the same shape: a captured graph is bound to its cache's addresses, so a new cache every
+        turn would capture (and compile) again every turn."""
+        key = (batch, length, self.device, self.input_proj.weight.dtype)
+        kept = getattr(self, "_static_cache", None)
+        if kept is not None and kept[0] == key:
+            kept[1].reset()
+            return kept[1]
+        # the cache allocates its tensors at the first call, from the keys' shape and device
+        cache = StaticCache(config=self.llm.config, max_cache_len=length)
+        self._static_cache = (key, cache)
+        return cache
 
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token embeddings: input_ids (...) -> (..., D)."""

@@ -264,10 +264,6 @@ def synchronize(device: torch.device) -> None:
 
 
 # --- memory modes -----------------------------------------------------------------------------
-#: the parts a memory mode places, by `engine.placement.MODULES` name
-OFFLOADED_PARTS = ("vision", "llm", "unet", "vae")
-
-
 def resolve_memory(
     runtime: Runtime, model: nn.Module, free_bytes: int | None = None
 ) -> tuple[Runtime, api.MemoryAdvice]:
@@ -403,6 +399,7 @@ def _on_enter_hook(offloader: Offloader, part: str) -> Any:
     from accelerate.hooks import ModelHook
 
     class OnEnter(ModelHook):  # type: ignore[misc]
+        @torch.compiler.disable  # moves weights: never inside a compiled UNet's graph
         def pre_forward(self, module: nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
             offloader.enter(part)
             return _to(args, offloader.device), _to(kwargs, offloader.device)

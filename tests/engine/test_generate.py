@@ -243,3 +243,17 @@ def test_the_static_step_traces_as_one_graph(model, tokenizer):
     assert got.text_ids() == want.text_ids()
     torch.testing.assert_close(got.images[0], want.images[0], atol=1e-4, rtol=1e-4)
     torch._dynamo.reset()
+
+
+def test_the_static_cache_is_reused_zeroed_across_turns(model, tokenizer):
+    """A captured graph is bound to its cache: the next turn of the same shape gets the same
+    cache back, emptied, and computes the same as a fresh one."""
+    opts = LoopOptions(max_new_tokens=3, wants_image=True, embedding_cfg=2.0)
+    prompt = make_prompt(tokenizer, model, "a star")
+    (first,) = generate(model, tokenizer, [prompt], opts, [0], static=True)
+    cache = model._static_cache[1]
+    generate(model, tokenizer, [make_prompt(tokenizer, model, "a moon")], opts, [0], static=True)
+    assert model._static_cache[1] is cache  # same bucket, same cache
+    (third,) = generate(model, tokenizer, [prompt], opts, [0], static=True)
+    assert third.text_ids() == first.text_ids()
+    torch.testing.assert_close(third.images[0], first.images[0], atol=0, rtol=0)
