@@ -71,7 +71,8 @@ class Runtime:
         )
 
     def describe(self) -> str:
-        memory = "" if self.memory == "normal" else f" · memory {self.memory}"
+        # the memory mode once resolved to one that moves or shrinks the model
+        memory = f" · memory {self.memory}" if self.memory in ("low", "int8") else ""
         return f"{self.device_name} · {self.precision} · {self.backend}{memory}"
 
 
