@@ -32,6 +32,7 @@ from engine.cli_options import (
     add_setting_options,
     check_output,
     model_dir_from_args,
+    runtime_request,
     settings_from_args,
 )
 from engine.errors import WeGenError
@@ -136,7 +137,7 @@ def _load(args: argparse.Namespace) -> tuple[WeGenEngine, api.ModelInfo]:
     folder = model_dir_from_args(args)
     engine = WeGenEngine()
     print(f"loading {folder} …", file=sys.stderr)
-    info = engine.load(str(folder), api.RuntimeRequest(args.device, args.precision, args.backend))
+    info = engine.load(str(folder), runtime_request(args))
     print(f"{info.name} on {info.device} ({info.precision})", file=sys.stderr)
     return engine, info
 
@@ -356,7 +357,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         config = WeGenConfig.load(folder / "config.json")
         parameters = count_parameters(tensor_shapes(folder))
-    runtime = select_runtime(api.RuntimeRequest(args.device, args.precision, args.backend))
+    runtime = select_runtime(runtime_request(args))
     d = config.decoder
     low, high, multiple = api.size_limits(d.image_size, config.vae.downsample)
     _print_info(

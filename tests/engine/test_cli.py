@@ -98,6 +98,11 @@ def test_info_prints_the_version_build_and_parameter_counts(model_folder, capsys
     assert "wegen-tiny" in out and "unet" in out and "total" in out
 
 
+def test_the_memory_option_reaches_the_engine(model_folder, capsys):
+    assert main(["info", "--model", str(model_folder), "--device", "cpu", "--memory", "low"]) == 0
+    assert "memory low" in capsys.readouterr().out
+
+
 def test_chat_multi_turn_and_save(model_folder, tmp_path, capsys):
     lines = iter(["a blue star", f"/save {tmp_path / 'chat.png'}", "/image nowhere.png", "/quit"])
     args = build_parser().parse_args(

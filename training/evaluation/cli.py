@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from engine import api
-from engine.cli_options import add_runtime_options, add_setting_options
+from engine.cli_options import add_runtime_options, add_setting_options, runtime_request
 from training.data.splits import SPLITS
 from training.evaluation.capabilities import CAPABILITY_NAMES
 from training.evaluation.metrics import DEFAULT_N, DEFAULT_PSR_SEEDS, SPLIT, TUNABLE
@@ -83,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = require_model_dir(args.model)
         engine = WeGenEngine()
         print(f"loading {folder} …", file=sys.stderr)
-        info = engine.load(
-            str(folder), api.RuntimeRequest(args.device, args.precision, args.backend)
-        )
+        info = engine.load(str(folder), runtime_request(args))
         print(f"{info.name} on {info.device} ({info.precision})", file=sys.stderr)
         total = count_turns(args.n, args.psr_seeds, only)
         with tqdm(total=total, desc="evaluating", unit="turn", file=sys.stderr) as bar:
