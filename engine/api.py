@@ -411,6 +411,7 @@ class ModelInfo:
     max_context: int  # tokens
     memory: str = "normal"  # the memory mode in effect (auto resolved)
     memory_advice: MemoryAdvice | None = None  # None: the backend has no memory modes (onnx)
+    warm_up_seconds: float | None = None  # the compiled backend's warm-up at load; None: none ran
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -519,7 +520,7 @@ class Engine(Protocol):
         progress: Callable[[int, int, str], None] | None = None,
     ) -> ModelInfo:
         """Load a model folder; ``progress(done, total, what)`` reports long steps (the one-time
-        ONNX export of a PyTorch folder)."""
+        ONNX export of a PyTorch folder, the compiled backend's compile)."""
         ...
 
     def run(

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from engine import api
+from engine.caches import use_compile_cache
 from engine.errors import Cancelled, PromptError, RuntimeChoiceError, WeGenError
 from engine.folder import CONFIG, load_model_folder
 from engine.generate import DecodeStep, LoopOptions, Prompt, captured_decode_step, generate
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 PSR_TEMPERATURE = 0.9  # used when PSR is on and the request asks for greedy text
 FEATURE_CACHE_SIZE = 64
+#: the load step the compiled backend's warm-up shows (the app shows it under "Loading the model")
+WARM_UP_STEP = "compiling for this device (the first launch only; later ones reuse it)"
 
 
 def to_pil(pixels: torch.Tensor) -> Image.Image:
@@ -84,7 +87,8 @@ class WeGenEngine:
         progress: Callable[[int, int, str], None] | None = None,
     ) -> api.ModelInfo:
         """Load a model folder. With the onnx backend a PyTorch folder is exported once into the
-        user's cache first; ``progress(done, total, what)`` reports that export's steps."""
+        user's cache first; with the compiled backend the model is compiled (`warm_up`) before
+        this returns. ``progress(done, total, what)`` reports those long steps."""
         rt = select_runtime(runtime)
         if rt.backend == "onnx":
             from engine.onnx_runtime import load_onnx
@@ -102,7 +106,30 @@ class WeGenEngine:
             model, tokenizer = load_official(model_dir, on_load)
         else:
             model, tokenizer = load_model_folder(model_dir, on_load)
-        return self.attach(model, tokenizer, rt, str(model_dir))
+        info = self.attach(model, tokenizer, rt, str(model_dir))
+        return self.warm_up(progress) if rt.backend == "compiled" else info
+
+    def warm_up(self, progress: Callable[[int, int, str], None] | None = None) -> api.ModelInfo:
+        """Compile now rather than in the user's first turn: one text-to-image turn with the
+        default settings (its image tokens through the captured decode step, two denoising steps
+        through the compiled UNet), reported through ``progress`` as a load step. torch.compile
+        keeps what it built in `engine.caches`' compile folder, so a later launch reads it back
+        instead of compiling again. Returns the model info with the seconds it took."""
+        assert self.info is not None, "attach a model first"
+        if progress is not None:
+            progress(0, 1, WARM_UP_STEP)
+        start = time.perf_counter()
+        request = api.Request(
+            api.Turn.user("a red circle", task=Task.GENERATE),
+            settings=api.GenerationSettings(seed=0, steps=2, max_new_tokens=8),
+            task=Task.GENERATE,
+        )
+        with self._lock:
+            self._run(request, lambda _event: None, lambda: False)
+        seconds = round(time.perf_counter() - start, 1)
+        log.info("compiled for %s in %.1f s", self.info.device, seconds)
+        self.info = replace(self.info, warm_up_seconds=seconds)
+        return self.info
 
     def attach(
         self, model: WeGenModel, tokenizer: WeGenTokenizer, runtime: Runtime, folder: str = ""
@@ -115,6 +142,8 @@ class WeGenEngine:
         runtime, advice = resolve_memory(runtime, model)
         self.offloader = None if runtime.backend == "onnx" else apply_memory_mode(model, runtime)
         log.info("%s", advice.note)
+        if runtime.backend == "compiled":
+            use_compile_cache()  # before anything compiles
         if runtime.backend == "compiled" and not isinstance(
             model.decoder.unet, torch._dynamo.OptimizedModule
         ):  # compiled once, whatever attaches it again

@@ -137,8 +137,11 @@ def _load(args: argparse.Namespace) -> tuple[WeGenEngine, api.ModelInfo]:
     folder = model_dir_from_args(args)
     engine = WeGenEngine()
     print(f"loading {folder} …", file=sys.stderr)
-    info = engine.load(str(folder), runtime_request(args))
-    print(f"{info.name} on {info.device} ({info.precision})", file=sys.stderr)
+    info = engine.load(
+        str(folder), runtime_request(args), lambda _d, _t, what: print(what, "…", file=sys.stderr)
+    )
+    compiled = f", compiled in {info.warm_up_seconds:.1f} s" if info.warm_up_seconds else ""
+    print(f"{info.name} on {info.device} ({info.precision}{compiled})", file=sys.stderr)
     return engine, info
 
 

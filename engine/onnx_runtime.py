@@ -17,8 +17,6 @@ binding, without copying them through PyTorch.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.caches import cache_base
 from engine.config import WeGenConfig
 from engine.decoder import DenoiseLoop
 from engine.errors import ModelFolderError, RuntimeChoiceError
@@ -288,16 +287,8 @@ def load_onnx_folder(folder: str | Path, runtime: Runtime) -> tuple[OnnxModel, W
 
 
 def cache_root() -> Path:
-    """Where exports of PyTorch folders are kept: $WEGEN_CACHE, else the user's cache dir."""
-    if env := os.environ.get("WEGEN_CACHE"):
-        return Path(env) / "onnx"
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "wegen" / "onnx"
+    """Where exports of PyTorch folders are kept (`engine.caches`)."""
+    return cache_base() / "onnx"
 
 
 def remembered_sha256(folder: Path) -> str:
