@@ -44,6 +44,7 @@ from engine.runtime import (
 )
 from engine.template import (
     PSR_INSTRUCTION,
+    TASK_TEXT_LIMIT,
     TASK_WANTS_IMAGE,
     ImageRole,
     Role,
@@ -273,7 +274,7 @@ class WeGenEngine:
         opts = LoopOptions(
             temperature=s.temperature,
             top_p=s.top_p,
-            max_new_tokens=s.max_new_tokens,
+            max_new_tokens=min(s.max_new_tokens, TASK_TEXT_LIMIT.get(request.task, 1 << 30)),
             embedding_cfg=s.embedding_cfg,
             wants_image=wants_image,
             alignment=model.config.decoder.feature_alignment,

@@ -192,6 +192,23 @@ def captured_decode_step() -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
 prefill = decode_step
 
 
+#: A text run that ends in the same 1 to `LOOP_MAX_PERIOD` tokens said `LOOP_REPEATS` times in a
+#: row, `LOOP_MIN_TOKENS` tokens at least (" a, a, a, a", "the the the the the the the the"), is a
+#: loop a small model will not leave by itself: the row then closes its text as at the budget.
+LOOP_MAX_PERIOD = 8
+LOOP_REPEATS = 4
+LOOP_MIN_TOKENS = 8
+
+
+def ends_in_loop(ids: list[int]) -> bool:
+    """Whether ``ids`` ends in a loop (`LOOP_REPEATS` repeats of a short cycle)."""
+    for period in range(1, LOOP_MAX_PERIOD + 1):
+        span = period * max(LOOP_REPEATS, -(-LOOP_MIN_TOKENS // period))
+        if len(ids) >= span and ids[-span:] == ids[-period:] * (span // period):
+            return True
+    return False
+
+
 def _text_logits(
     logits: torch.Tensor, row: _Row, tok: WeGenTokenizer, opts: LoopOptions
 ) -> torch.Tensor:
@@ -205,7 +222,9 @@ def _text_logits(
     if must_open:
         blocked.append(tok.eos_id)
     logits[blocked] = float("-inf")
-    if row.text_tokens >= opts.max_new_tokens:  # out of text budget: close the reply
+    run = row.reply.segments[-1] if row.reply.segments else []
+    looping = isinstance(run, list) and ends_in_loop(run)
+    if row.text_tokens >= opts.max_new_tokens or looping:  # out of budget, or a loop: close
         forced = tok.img_start_id if must_open else tok.eos_id
         logits.fill_(float("-inf"))
         logits[forced] = 0.0

@@ -155,6 +155,12 @@ TASK_WANTS_IMAGE: dict[Task, bool | None] = {
     Task.VARIATIONS: True,
 }
 
+#: The most text tokens a task's reply may hold (below the request's own ``max_new_tokens``): a
+#: task that draws answers with its image, and a few words around it at most.
+TASK_TEXT_LIMIT: dict[Task, int] = {
+    task: 32 for task, wants in TASK_WANTS_IMAGE.items() if wants is True
+}
+
 #: Prompt Self-Rewriting: the request that asks the model to expand a brief prompt.
 PSR_INSTRUCTION = "Rewrite the request as a detailed image description: {text}"
 

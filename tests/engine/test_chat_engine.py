@@ -11,6 +11,7 @@ from PIL import Image
 from engine import api
 from engine.chat_engine import WeGenEngine
 from engine.errors import ModelFolderError
+from engine.template import TASK_TEXT_LIMIT
 
 
 def run(engine, request):
@@ -244,3 +245,17 @@ def test_non_finite_pixels_end_the_turn_with_a_message_not_an_image(engine, monk
     assert not [e for e in events if isinstance(e, api.ImageDone)]
     assert isinstance(events[-1], api.Failed)
     assert "NaN" in events[-1].message and "--precision fp32" in events[-1].message
+
+
+def test_a_drawing_task_says_a_few_words_at_most(engine, monkeypatch):
+    def text_deltas(task):
+        s = settings(temperature=1.5, top_p=1.0, max_new_tokens=200)
+        events = run(engine, api.Request(api.Turn.user("a red circle"), settings=s, task=task))
+        assert isinstance(events[-1], api.Finished), events[-1]
+        return sum(isinstance(e, api.TextDelta) for e in events)
+
+    assert text_deltas(api.Task.GENERATE) <= TASK_TEXT_LIMIT[api.Task.GENERATE]
+    assert text_deltas(api.Task.DESCRIBE) > 2  # no limit but the request's
+    free = text_deltas(api.Task.GENERATE)
+    monkeypatch.setitem(TASK_TEXT_LIMIT, api.Task.GENERATE, 1)
+    assert text_deltas(api.Task.GENERATE) <= 1 < free

@@ -10,7 +10,7 @@ from transformers import DynamicCache
 
 from engine.config import FeatureAlignment
 from engine.errors import Cancelled
-from engine.generate import LoopOptions, Prompt, decode_step, generate, left_pad
+from engine.generate import LoopOptions, Prompt, decode_step, ends_in_loop, generate, left_pad
 from engine.prompt import encode_conversation
 from engine.template import NUM_IMAGE_TOKENS, ImageRole, Role, TemplateTurn
 
@@ -257,3 +257,36 @@ def test_the_static_cache_is_reused_zeroed_across_turns(model, tokenizer):
     (third,) = generate(model, tokenizer, [prompt], opts, [0], static=True)
     assert third.text_ids() == first.text_ids()
     torch.testing.assert_close(third.images[0], first.images[0], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("ids", "loops"),
+    [
+        ([5] * 8, True),  # one token, 8 times
+        ([5] * 7, False),
+        ([1, 2, 3, 9, 4, 9, 4, 9, 4, 9, 4], True),  # " a, a, a, a"
+        ([9, 4, 9, 4, 9, 4], False),  # three repeats only
+        ([1, 2, 3, 4, 5] * 4, True),
+        ([1, 2, 3, 4, 5] * 3 + [1, 2, 3, 4], False),
+        ([7, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 3, False),  # a period of 10 is not a short cycle
+        (list(range(40)), False),
+        ([], False),
+    ],
+)
+def test_ends_in_loop(ids, loops):
+    assert ends_in_loop(ids) is loops
+
+
+def test_a_looping_reply_stops_where_the_loop_is_seen(model, tokenizer):
+    # the random model, greedy, falls into short cycles within a few tokens
+    opts = LoopOptions(wants_image=False, max_new_tokens=60)
+    stopped = 0
+    for text in ("describe", "a cat", "x"):
+        (reply,) = generate(model, tokenizer, [make_prompt(tokenizer, model, text, 1)], opts, [0])
+        ids = reply.text_ids()
+        if len(ids) < 60:
+            stopped += 1
+            assert ends_in_loop(ids) and not ends_in_loop(ids[:-1])
+        else:
+            assert not any(ends_in_loop(ids[:n]) for n in range(len(ids)))
+    assert stopped, "the random model did not loop: the guard went untested"
