@@ -1,14 +1,16 @@
-"""Does the model draw what people type? Held-out scenes asked for three ways, with the task left
-on automatic as the app starts: the bare description, the description after "draw", and the
-Generate task.
+"""Does the model draw what people type? Held-out scenes asked for four ways: with the task left
+on automatic as the app starts, the bare description, the description after "draw", and the
+description in a phrasing training never used (a held-out request form of
+training/data/phrasings.py); and with the Generate task.
 
     python -m training.checks.phrasing --model DIR [--n 16] [--seed 11]
 
 For each phrasing and each kind of description (a detailed caption, a brief prompt) it prints
 the share of requests answered with an image, and how right the images are: for detailed
 captions the share of objects whose shape, colour and cell the judge reads right; for brief
-prompts the share of images whose judged scene the brief allows. wegen-eval always names the
-task, so it cannot see a model that writes text when a bare description asks for a picture.
+prompts the share of images whose judged scene the brief allows. wegen-eval asks on automatic
+only for single detailed captions (``draw_routing``, ``t2i_phrasing``); this check also asks for
+brief prompts, and several objects, each way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Callable
 
 from PIL import Image
 
@@ -26,17 +29,24 @@ from engine.chat_engine import WeGenEngine
 from engine.errors import WeGenError
 from training.data.captions import Brief, brief_of, brief_text, detailed_caption
 from training.data.judge import parse_scene
+from training.data.phrasings import phrase_request
 from training.data.scoring import attribute_hits
 from training.data.splits import sample_scene
 from training.data.world import Scene
 from training.evaluation.requests import run_request
 from training.evaluation.scores import brief_consistent
 
-#: (name, prefix, task) of each way of asking
-PHRASINGS: tuple[tuple[str, str, api.Task], ...] = (
-    ("bare", "", api.Task.AUTO),
-    ("draw", "draw ", api.Task.AUTO),
-    ("generate", "", api.Task.GENERATE),
+
+def _heldout(text: str, i: int) -> str:
+    return phrase_request(text, random.Random(f"check phrasing/{i}"), "heldout").text
+
+
+#: (name, how the i-th description is typed, task) of each way of asking
+PHRASINGS: tuple[tuple[str, Callable[[str, int], str], api.Task], ...] = (
+    ("bare", lambda text, i: text, api.Task.AUTO),
+    ("draw", lambda text, i: f"draw {text}", api.Task.AUTO),
+    ("heldout", _heldout, api.Task.AUTO),
+    ("generate", lambda text, i: text, api.Task.GENERATE),
 )
 #: the object attributes a detailed caption's image is read for
 READ = ("shape", "colour", "position")
@@ -64,12 +74,11 @@ def check_phrasing(engine: api.Engine, n: int = 16, seed: int = 11) -> dict:
     result: dict = {"n": n, "seed": seed}
     asked = requests(n, seed)
     for kind in ("detailed", "brief"):
-        for name, prefix, task in PHRASINGS:
+        for name, typed, task in PHRASINGS:
             images, right = 0, 0.0
             for i, (scene, caption, brief, brief_prompt) in enumerate(asked):
-                image = drawn(
-                    engine, prefix + (caption if kind == "detailed" else brief_prompt), task, i
-                )
+                text = caption if kind == "detailed" else brief_prompt
+                image = drawn(engine, typed(text, i), task, i)
                 if image is None:
                     continue
                 images += 1

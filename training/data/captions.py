@@ -2,7 +2,9 @@
 
 The first word of each synonym list is canonical: it is what short answers (VQA) and the judge's
 labels use. Captions are deterministic given the ``random.Random`` passed in; pass
-``rng=None`` for the canonical phrasing.
+``rng=None`` for the canonical phrasing. ``words`` (`Words`) overrides the tables for some values:
+everyday synonyms a request may use (phrasings.py), or the one word a brief used, which its PSR
+rewrites repeat (`brief_words`).
 
 A ``Brief`` is what a vague request pins down (shapes, some colours, maybe the background or
 style); Prompt Self-Rewriting expands it into detailed captions of scenes consistent with it.
@@ -67,6 +69,10 @@ STYLE_WORDS: dict[str, tuple[str, ...]] = {
     "pixel": ("pixel", "pixel art"),
 }
 NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five")
+#: Words for some attribute values instead of the tables' (the values of all tables are distinct
+#: names, so a value alone says which table it overrides): ``{"circle": ("disc",)}``.
+Words = dict[str, tuple[str, ...]]
+NO_WORDS: Words = {}
 
 for _table, _keys in (
     (SHAPE_WORDS, SHAPES),
@@ -76,11 +82,28 @@ for _table, _keys in (
     (STYLE_WORDS, STYLES),
 ):
     assert tuple(_table) == tuple(_keys), "every vocabulary entry needs its words"
+WORD_TABLES: tuple[dict[str, tuple[str, ...]], ...] = (
+    SHAPE_WORDS,
+    COLOUR_WORDS,
+    SIZE_WORDS,
+    PATTERN_WORDS,
+    POSITION_WORDS,
+    BACKGROUND_WORDS,
+    STYLE_WORDS,
+)
+_values = [value for table in WORD_TABLES for value in table]
+assert len(set(_values)) == len(_values), "a value names itself in `Words`: no two may share a name"
 
 
-def word(table: dict[str, tuple[str, ...]], key: str, rng: random.Random | None = None) -> str:
-    """A phrasing of ``key``: canonical without ``rng``, else a random synonym."""
-    options = table[key]
+def word(
+    table: dict[str, tuple[str, ...]],
+    key: str,
+    rng: random.Random | None = None,
+    words: Words = NO_WORDS,
+) -> str:
+    """A phrasing of ``key`` (from ``words`` if it names ``key``, else from ``table``): the first
+    without ``rng``, else a random synonym."""
+    options = words.get(key) or table[key]
     return options[0] if rng is None else rng.choice(options)
 
 
@@ -110,25 +133,35 @@ def the(obj: ObjectSpec, rng: random.Random | None = None) -> str:
 
 
 def describe_object(
-    obj: ObjectSpec, rng: random.Random | None = None, *, position: bool = True
+    obj: ObjectSpec,
+    rng: random.Random | None = None,
+    *,
+    position: bool = True,
+    words: Words = NO_WORDS,
 ) -> str:
     """Every attribute: "a large red striped star at the top left"."""
-    size, colour = word(SIZE_WORDS, obj.size, rng), word(COLOUR_WORDS, obj.colour, rng)
-    pattern, shape = word(PATTERN_WORDS, obj.pattern, rng), word(SHAPE_WORDS, obj.shape, rng)
+    size, colour = (
+        word(SIZE_WORDS, obj.size, rng, words),
+        word(COLOUR_WORDS, obj.colour, rng, words),
+    )
+    pattern = word(PATTERN_WORDS, obj.pattern, rng, words)
+    shape = word(SHAPE_WORDS, obj.shape, rng, words)
     order = 0 if rng is None else rng.randrange(2)
     core = (
         f"{size} {colour} {pattern} {shape}" if order == 0 else f"{size} {pattern} {colour} {shape}"
     )
     text = with_article(core)
-    return f"{text} {word(POSITION_WORDS, obj.position, rng)}" if position else text
+    return f"{text} {word(POSITION_WORDS, obj.position, rng, words)}" if position else text
 
 
-def background_phrase(background: str, rng: random.Random | None = None) -> str:
-    return f"on {with_article(word(BACKGROUND_WORDS, background, rng))} background"
+def background_phrase(
+    background: str, rng: random.Random | None = None, words: Words = NO_WORDS
+) -> str:
+    return f"on {with_article(word(BACKGROUND_WORDS, background, rng, words))} background"
 
 
-def style_phrase(style: str, rng: random.Random | None = None) -> str:
-    return f"{word(STYLE_WORDS, style, rng)} style"
+def style_phrase(style: str, rng: random.Random | None = None, words: Words = NO_WORDS) -> str:
+    return f"{word(STYLE_WORDS, style, rng, words)} style"
 
 
 # --- scenes ---------------------------------------------------------------------------------
@@ -137,10 +170,13 @@ def brief_caption(scene: Scene, rng: random.Random | None = None) -> str:
     return join_list([with_article(name(o, rng)) for o in _ordered(scene, rng)])
 
 
-def detailed_caption(scene: Scene, rng: random.Random | None = None) -> str:
+def detailed_caption(
+    scene: Scene, rng: random.Random | None = None, words: Words = NO_WORDS
+) -> str:
     """Every attribute of every object, the background and the style."""
-    objects = join_list([describe_object(o, rng) for o in _ordered(scene, rng)])
-    bg, style = background_phrase(scene.background, rng), style_phrase(scene.style, rng)
+    objects = join_list([describe_object(o, rng, words=words) for o in _ordered(scene, rng)])
+    bg = background_phrase(scene.background, rng, words)
+    style = style_phrase(scene.style, rng, words)
     template = 0 if rng is None else rng.randrange(3)
     if template == 0:
         return f"{objects} {bg}, {style}"
@@ -194,17 +230,32 @@ def brief_of(scene: Scene, rng: random.Random, *, colour_prob: float = 0.7) -> B
     return Brief(objects, background, style)
 
 
-def brief_text(brief: Brief, rng: random.Random | None = None) -> str:
+def brief_words(brief: Brief, rng: random.Random | None = None) -> Words:
+    """One word for each value ``brief`` names (each object's shape and colour, the background,
+    the style): what the brief is typed with, and what a PSR rewrite of it repeats (a rewrite
+    may add what the brief leaves open, never change what it names, not even into a synonym)."""
+    named = [(SHAPE_WORDS, shape) for shape, _ in brief.objects]
+    named += [(COLOUR_WORDS, colour) for _, colour in brief.objects if colour is not None]
+    if brief.background is not None:
+        named.append((BACKGROUND_WORDS, brief.background))
+    if brief.style is not None:
+        named.append((STYLE_WORDS, brief.style))
+    words: Words = {}
+    for table, value in named:
+        words.setdefault(value, (word(table, value, rng),))
+    return words
+
+
+def brief_text(brief: Brief, rng: random.Random | None = None, words: Words = NO_WORDS) -> str:
     """ "a red star and a circle on a cream background"."""
     parts = []
     for shape, colour in brief.objects:
-        noun = word(SHAPE_WORDS, shape, rng)
-        parts.append(
-            with_article(noun if colour is None else f"{word(COLOUR_WORDS, colour, rng)} {noun}")
-        )
+        noun = word(SHAPE_WORDS, shape, rng, words)
+        named = noun if colour is None else f"{word(COLOUR_WORDS, colour, rng, words)} {noun}"
+        parts.append(with_article(named))
     text = join_list(parts)
     if brief.background is not None:
-        text += " " + background_phrase(brief.background, rng)
+        text += " " + background_phrase(brief.background, rng, words)
     if brief.style is not None:
-        text += ", " + style_phrase(brief.style, rng)
+        text += ", " + style_phrase(brief.style, rng, words)
     return text

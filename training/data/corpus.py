@@ -1,8 +1,9 @@
 """The text corpus of the shapes world, for training the tokenizer.
 
 ``text_corpus`` yields every phrasing the samples use: the vocabulary words, the engine's task
-instructions, and the text turns of seeded samples of every kind and both splits (so held-out
-phrases are in the tokenizer's vocabulary even though train samples never use them).
+instructions, the request forms of both splits (phrasings.py), and the text turns of seeded
+samples of every kind and both splits (so held-out phrases are in the tokenizer's vocabulary
+even though train samples never use them).
 """
 
 from __future__ import annotations
@@ -12,24 +13,17 @@ from collections.abc import Iterator
 
 from engine.template import PSR_INSTRUCTION, TASK_DEFAULT_TEXT, Task, task_text
 from training.data import captions as cap
+from training.data import phrasings
 from training.data.samples import SAMPLE_KINDS
 from training.data.splits import SPLITS
 from training.data.tasks import plan_sample
 
-WORD_TABLES = (
-    cap.SHAPE_WORDS,
-    cap.COLOUR_WORDS,
-    cap.SIZE_WORDS,
-    cap.PATTERN_WORDS,
-    cap.POSITION_WORDS,
-    cap.BACKGROUND_WORDS,
-    cap.STYLE_WORDS,
-)
-
 
 def vocabulary_phrases() -> list[str]:
-    """Every synonym of every attribute value, the number words and the task phrasings."""
-    phrases = [w for table in WORD_TABLES for words in table.values() for w in words]
+    """Every synonym of every attribute value, the number words, the task phrasings and the
+    request forms of both splits."""
+    phrases = [w for table in cap.WORD_TABLES for words in table.values() for w in words]
+    phrases += phrasings.vocabulary()
     phrases += [*cap.NUMBER_WORDS, "yes", "no"]
     phrases += [task_text(t, "") for t in Task] + list(TASK_DEFAULT_TEXT.values())
     phrases.append(PSR_INSTRUCTION.format(text=""))

@@ -2,14 +2,17 @@
 
 User turns follow the desktop composer: attachments first, then the text phrased for the task by
 ``engine.template.task_text`` (a share of samples use ``Task.AUTO`` with a plain request, so the
-model also learns to pick the task from the text). Assistant turns are one image or one text.
+model also learns to pick the task from the text: drawing requests typed as people type them,
+phrasings.py; questions in lower case or as a follow-up about the last image). Assistant turns
+are one image or one text.
 
 =========  ==========================================================================
 kind       turns
 =========  ==========================================================================
 t2i        detailed caption -> image
 vqa        image + question -> short canonical answer (colour, shape, size, pattern, position,
-           count, yes/no, background, style)
+           count, yes/no, background, style); or, as a follow-up, a drawing request -> image,
+           then the question about it (the image not attached again) -> answer
 caption    image + "describe" -> detailed (or, asked briefly, brief) caption
 edit       caption -> image, then 1-2 instructions -> edited image each (or: image + instruction
            -> edited image); untouched objects are identical
@@ -19,7 +22,8 @@ condition  edge map or layout sketch + the text the map lacks -> image
 restore    degraded image (noise, blur, low resolution, JPEG; 1-2 of them) -> clean image
 style      content image + style reference (another scene) -> the content in that style
 psr        PSR instruction with a brief prompt -> a detailed rewrite (sometimes -> image);
-           ``Sample.rewrites`` holds several rewrites consistent with the brief
+           ``Sample.rewrites`` holds several rewrites consistent with the brief, each naming
+           what the brief names in the brief's own words
 =========  ==========================================================================
 
 A sample is checked against its split (splits.py) and re-drawn until it passes: in ``train``
@@ -37,10 +41,11 @@ from dataclasses import replace
 
 from engine.template import ImageRole, Role, Task, TemplateTurn
 from training.data import captions as cap
-from training.data.captions import Brief, brief_of, brief_text, detailed_caption
+from training.data.captions import Brief, brief_of, brief_text, brief_words, detailed_caption
 from training.data.conditions import CONDITIONS
 from training.data.degrade import sample_degradations
 from training.data.edits import EDIT_KINDS, sample_change, sample_dynamics
+from training.data.phrasings import drawing_request, typed_question
 from training.data.samples import SAMPLE_KINDS, Ask, ImageSpec, Rewrite, Sample
 from training.data.splits import (
     HELDOUT_SHAPE_COLOUR,
@@ -67,9 +72,13 @@ from training.data.world import (
 
 #: Share of samples phrased for ``Task.AUTO`` (a plain request instead of the task's prefix).
 AUTO_PROB = 0.25
-#: how an automatic-task drawing request starts; "" is the bare description, as most people type
-#: it (without it, wegen-tiny read "a green square at the bottom" as a prompt to rewrite)
-DRAW_VERBS = ("draw", "create", "show me", "")
+#: Share of VQA questions asked as a follow-up about the conversation's last image (drawn the
+#: turn before, not attached again), and of the others typed as people type them (lower case);
+#: both with the task on automatic
+FOLLOW_UP_PROB = 0.25
+TYPED_QUESTION_PROB = 0.4
+#: Share of follow-up questions about a scene's only object that call it "it"
+IT_PROB = 0.7
 BRIEF_DESCRIBE = ("What is in the image?", "Describe the image briefly.")
 PSR_REWRITES = 4
 MAX_ATTEMPTS = 200
@@ -114,9 +123,15 @@ def _phrase(task: Task, text: str, rng: random.Random, auto: str | None = None) 
 
 
 def _generate(chat: _Chat, scene: Scene, rng: random.Random) -> _Chat:
-    """A request for a drawing of ``scene`` and the drawing."""
+    """A request for a drawing of ``scene`` and the drawing: its detailed caption with the
+    Generate task, or (with probability AUTO_PROB) on automatic, typed as people type it in one
+    of the training forms (phrasings.py; a share is the bare description: without it,
+    wegen-tiny read "a green square at the bottom" as a prompt to rewrite)."""
     caption = detailed_caption(scene, rng)
-    ask = _phrase(Task.GENERATE, caption, rng, f"{rng.choice(DRAW_VERBS)} {caption}".lstrip())
+    if rng.random() < AUTO_PROB:
+        ask = Ask(Task.AUTO, drawing_request(scene, rng, "train").text)
+    else:
+        ask = Ask(Task.GENERATE, caption)
     return chat.user(ask).assistant(ImageRole.IMAGE)
 
 
@@ -126,19 +141,24 @@ def plan_t2i(rng: random.Random, split: Split) -> Sample:
     return _generate(_Chat(), scene, rng).sample("t2i", split, (ImageSpec(scene),), (True,))
 
 
-def _question(scene: Scene, rng: random.Random, split: Split) -> tuple[str, str]:
+def _question(
+    scene: Scene, rng: random.Random, split: Split, *, it: bool = False
+) -> tuple[str, str]:
+    """A question about ``scene`` and its canonical answer; ``it``: a question about a scene's
+    only object calls it "it" ("What colour is it?")."""
     obj = rng.choice(scene.objects)
     the, where = cap.the(obj, rng), cap.word(cap.POSITION_WORDS, obj.position, rng)
+    it = it and len(scene.objects) == 1
     kind = rng.choice(
         ["colour", "shape", "size", "pattern", "position", "count", "exists", "background", "style"]
     )
     if kind == "colour":
-        return (
-            f"What colour is the {cap.word(cap.SHAPE_WORDS, obj.shape, rng)} {where}?",
-            obj.colour,
-        )
+        shape = cap.word(cap.SHAPE_WORDS, obj.shape, rng)
+        return f"What colour is {'it' if it else f'the {shape} {where}'}?", obj.colour
     if kind == "shape":
-        return f"What shape is the object {where}?", obj.shape
+        return f"What shape is {'it' if it else f'the object {where}'}?", obj.shape
+    if it:
+        the = "it"
     if kind == "size":
         return f"What size is {the}?", obj.size
     if kind == "pattern":
@@ -175,9 +195,19 @@ def _question(scene: Scene, rng: random.Random, split: Split) -> tuple[str, str]
 
 
 def plan_vqa(rng: random.Random, split: Split) -> Sample:
+    """A question about an attached image, asked with the Describe task or typed in lower case
+    on automatic; or, as a follow-up about the image drawn the turn before, on automatic."""
     scene = sample_scene(rng, split)
+    if rng.random() < FOLLOW_UP_PROB:
+        chat = _generate(_Chat(), scene, rng)
+        question, answer = _question(scene, rng, split, it=rng.random() < IT_PROB)
+        chat.user(Ask(Task.AUTO, typed_question(question, rng, follow_up=True)))
+        return chat.assistant(answer).sample("vqa", split, (ImageSpec(scene),), (True,))
     question, answer = _question(scene, rng, split)
-    chat = _Chat().user(Ask(Task.DESCRIBE, question), ImageRole.IMAGE).assistant(answer)
+    ask = Ask(Task.DESCRIBE, question)
+    if rng.random() < TYPED_QUESTION_PROB:
+        ask = Ask(Task.AUTO, typed_question(question, rng))
+    chat = _Chat().user(ask, ImageRole.IMAGE).assistant(answer)
     return chat.sample("vqa", split, (ImageSpec(scene),), (False,))
 
 
@@ -320,12 +350,15 @@ def rewrite_scene(brief: Brief, rng: random.Random, split: Split) -> Scene:
 
 
 def plan_psr(rng: random.Random, split: Split) -> Sample:
+    """A brief, and rewrites of it that add what it leaves open: each names what the brief
+    names in the brief's own words (`brief_words`), never a synonym ("disc" stays "disc")."""
     scene = sample_scene(rng, split)
     brief = brief_of(scene, rng)
+    words = brief_words(brief, rng)
     scenes = [scene] + [rewrite_scene(brief, rng, split) for _ in range(PSR_REWRITES - 1)]
-    rewrites = tuple(Rewrite(detailed_caption(s, rng), s) for s in scenes)
+    rewrites = tuple(Rewrite(detailed_caption(s, rng, words), s) for s in scenes)
     # the user types the brief with the Generate task and PSR on; the model rewrites it
-    chat = _Chat().user(Ask(Task.GENERATE, brief_text(brief, rng), psr=True))
+    chat = _Chat().user(Ask(Task.GENERATE, brief_text(brief, rng, words), psr=True))
     chat.assistant(rewrites[0].text)
     specs: tuple[ImageSpec, ...] = ()
     if rng.random() < 0.5:

@@ -33,6 +33,7 @@ from training.evaluation.capabilities import (
 )
 from training.evaluation.cli import main
 from training.evaluation.metrics import (
+    GAPS,
     METRICS,
     PSNR_CAP,
     PSR_CAPABILITY,
@@ -63,6 +64,7 @@ from training.evaluation.scores import (
 __all__ = [
     "CAPABILITIES",
     "CAPABILITY_NAMES",
+    "GAPS",
     "METRICS",
     "PSNR_CAP",
     "PSR_CAPABILITY",

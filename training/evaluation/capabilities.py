@@ -1,5 +1,6 @@
 """The capabilities `wegen-eval` scores: for each, which held-out samples, which task hint, which
-metrics, and how an output (and the ground truth, for the judge's ceiling) is scored.
+metrics, and how an output (and the ground truth, for the judge's ceiling) is scored; and for
+some, how the request is typed instead of as training phrased it (`Capability.as_typed`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from engine import api
 from engine.template import ImageRole, Task
 from training.data.captions import detailed_caption
 from training.data.judge import parse_scene
+from training.data.phrasings import drawing_request
 from training.data.samples import Sample
 from training.data.scoring import attribute_hits, untouched
 from training.data.splits import Split, check_split
@@ -73,6 +75,15 @@ def _drawing_as_typed(sample: Sample, request: api.Request, sample_seed: int) ->
     if sample_seed % 2:
         text = f"{text[:1].upper()}{text[1:].rstrip('.')}."
     return replace(request, message=api.Turn.user(text, *request.message.images))
+
+
+def _heldout_phrasing(sample: Sample, request: api.Request, sample_seed: int) -> api.Request:
+    """The drawing request typed in a phrasing training never used, with the task on automatic
+    as the app starts: the scene's detailed caption in everyday words inside a held-out request
+    form (training/data/phrasings.py), chosen by ``sample_seed``."""
+    rng = random.Random(f"t2i_phrasing/{sample_seed}")
+    text = drawing_request(sample.target_scenes[-1], rng, "heldout").text
+    return replace(request, message=api.Turn.user(text), task=Task.AUTO)
 
 
 def _answered_in_text(sample: Sample, out: Output) -> dict[str, float]:
@@ -163,6 +174,17 @@ CAPABILITIES: tuple[Capability, ...] = (
         _one("t2i_single", t2i_score),
         attributes=_target_attributes,
         breakdown=_T2I_BREAKDOWN,
+    ),
+    Capability(
+        "t2i_phrasing",
+        "t2i",
+        Task.GENERATE,  # the sample's request; as_typed asks it on automatic, phrased anew
+        ("t2i_phrasing",),
+        _objects(1),  # t2i_single's samples and seeds: the gap between them is paired
+        _one("t2i_phrasing", t2i_score),
+        attributes=_target_attributes,
+        breakdown=_T2I_BREAKDOWN,
+        as_typed=_heldout_phrasing,
     ),
     Capability(
         "t2i_pair",

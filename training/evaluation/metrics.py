@@ -6,6 +6,13 @@ per-prompt scores, `PSR_STATISTICS`):
 * ``t2i_single`` / ``t2i_pair``: detailed caption of a 1- / 2-object scene -> image; 1 if the
   judge (judge.parse_scene) reads every object with every attribute and nothing extra
   (scoring.scene_match; background and style not required).
+* ``t2i_phrasing``: the scenes of ``t2i_single`` asked for as people type, in a phrasing
+  training never used (training/data/phrasings.py: a held-out request form, maybe a held-out
+  opener or closing, a case, now and then a held-out kind of typo; the description in everyday
+  words), with the task left on automatic as the app starts; scored as ``t2i_single``.
+  ``t2i_phrasing_gap`` (`GAPS`): ``t2i_single`` - ``t2i_phrasing`` on the same samples and
+  seeds, reported when both ran: how much is lost when a request is not phrased as training
+  phrased it.
 * ``vqa``: image + question -> text; 1 if `normalise_answer` of the reply equals that of the
   canonical answer (lower case, punctuation and a leading article dropped, digits as words).
   The markdown also breaks it down by what the question asks (`vqa_kind`: colour, shape, size,
@@ -81,6 +88,13 @@ def meets(value: float, target: float, op: str) -> bool:
 
 METRICS: dict[str, MetricSpec] = {
     "t2i_single": MetricSpec(0.9, ">=", "1-object detailed caption: every attribute right"),
+    # t2i_single's target less the gap allowed
+    "t2i_phrasing": MetricSpec(
+        0.8, ">=", "t2i_single's scenes asked in held-out phrasings, task automatic"
+    ),
+    "t2i_phrasing_gap": MetricSpec(
+        0.1, "<=", "t2i_single - t2i_phrasing on the same samples", has_ceiling=False
+    ),
     "t2i_pair": MetricSpec(0.75, ">=", "2-object detailed caption: every attribute right"),
     "vqa": MetricSpec(0.9, ">=", "exact match of the normalised answer"),
     "answer_routing": MetricSpec(
@@ -138,15 +152,54 @@ PSR_STATISTICS: dict[str, Callable[[Sequence[dict[str, float]]], float]] = {
 }
 
 
+#: metrics that compare two others scored on the same samples: name -> (reference, compared);
+#: the value is reference - compared (the run adds it once both have run)
+GAPS: dict[str, tuple[str, str]] = {"t2i_phrasing_gap": ("t2i_single", "t2i_phrasing")}
+
+
+def _gap(reference: str, compared: str) -> Callable[[Sequence[dict[str, float]]], float]:
+    def statistic(scores: Sequence[dict[str, float]]) -> float:
+        # rows of one item each (compare_reports) or merged pairs (`metric_rows`): the same
+        return mean([s[reference] for s in scores if reference in s]) - mean(
+            [s[compared] for s in scores if compared in s]
+        )
+
+    return statistic
+
+
+def is_statistic(metric: str) -> bool:
+    """Whether ``metric`` is a statistic of several scores per row (PSR, a gap) rather than the
+    mean of one score per sample."""
+    return metric in PSR_STATISTICS or metric in GAPS
+
+
 def scores_metric(item: dict[str, Any], metric: str) -> bool:
     """Whether a report item is one of the samples ``metric`` is computed over."""
     if metric in PSR_STATISTICS:
         return item["capability"] == PSR_CAPABILITY
+    if metric in GAPS:
+        return any(m in item["scores"] for m in GAPS[metric])
     return metric in item["scores"]
 
 
 def metric_statistic(metric: str) -> Callable[[Sequence[dict[str, float]]], float]:
-    """The metric as a function of its items' scores: a PSR statistic, else the mean score."""
+    """The metric as a function of its items' scores: a PSR statistic, a gap, else the mean
+    score."""
     if metric in PSR_STATISTICS:
         return PSR_STATISTICS[metric]
+    if metric in GAPS:
+        return _gap(*GAPS[metric])
     return lambda scores: mean([s[metric] for s in scores])
+
+
+def metric_rows(items: Sequence[dict[str, Any]], metric: str) -> list[dict[str, float]]:
+    """The scores `metric_statistic` reads, one row per sample: each item's scores, or for a gap
+    the scores of both its metrics on the same sample in one row (samples scored by only one of
+    them left out), so that a bootstrap resamples pairs."""
+    if metric not in GAPS:
+        return [i["scores"] for i in items if scores_metric(i, metric)]
+    rows: dict[int, dict[str, float]] = {}
+    for item in items:
+        if scores_metric(item, metric):
+            rows.setdefault(item["sample_seed"], {}).update(item["scores"])
+    return [row for row in rows.values() if all(m in row for m in GAPS[metric])]

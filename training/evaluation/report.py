@@ -19,7 +19,14 @@ from typing import Any
 from engine import api
 from training.evaluation.capabilities import CAPABILITIES
 from training.evaluation.confidence import bootstrap, format_interval, mean_interval
-from training.evaluation.metrics import PSR_STATISTICS, SPLIT, TUNABLE, meets, scores_metric
+from training.evaluation.metrics import (
+    SPLIT,
+    TUNABLE,
+    is_statistic,
+    meets,
+    metric_rows,
+    metric_statistic,
+)
 from training.evaluation.scores import PART_ORDER
 
 
@@ -86,9 +93,9 @@ class Report:
     def interval(self, metric: str) -> tuple[float, float] | None:
         """The metric's 95% interval over this report's items (`confidence`); None
         when no item scored it."""
-        rows = [i["scores"] for i in self.items if scores_metric(i, metric)]
-        if metric in PSR_STATISTICS:
-            return bootstrap(rows, PSR_STATISTICS[metric]) if rows else None
+        rows = metric_rows(self.items, metric)
+        if is_statistic(metric):  # a gap's rows are pairs: a paired bootstrap
+            return bootstrap(rows, metric_statistic(metric)) if rows else None
         return mean_interval([r[metric] for r in rows])
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,11 +28,14 @@ from training.evaluation.capabilities import (
 from training.evaluation.metrics import (
     DEFAULT_N,
     DEFAULT_PSR_SEEDS,
+    GAPS,
     METRICS,
     PSR_CAPABILITY,
     PSR_STATISTICS,
     SPLIT,
     mean,
+    metric_rows,
+    metric_statistic,
 )
 from training.evaluation.report import MetricResult, Report
 from training.evaluation.requests import build_request, psr_brief_text, run_request
@@ -110,6 +113,7 @@ def evaluate(
     finally:
         if was_training:
             model.train()  # type: ignore[union-attr]
+    _add_gaps(report)
     report.elapsed_s = round(time.perf_counter() - start, 2)
     return report
 
@@ -179,6 +183,26 @@ def _run_capability(
             mean(ceilings[metric]) if spec.has_ceiling else None,
             spec.description,
         )
+
+
+def _add_gaps(report: Report) -> None:
+    """Each gap (`GAPS`) whose two metrics both ran, then every metric in the order of
+    `METRICS`, so that a gap is reported beside what it compares."""
+    for gap, (reference, compared) in GAPS.items():
+        if reference in report.metrics and compared in report.metrics:
+            spec = METRICS[gap]
+            rows = metric_rows(report.items, gap)
+            report.metrics[gap] = MetricResult(
+                gap,
+                metric_statistic(gap)(rows),
+                spec.target,
+                spec.op,
+                len(rows),
+                report.metrics[reference].failed + report.metrics[compared].failed,
+                None,
+                spec.description,
+            )
+    report.metrics = {name: report.metrics[name] for name in METRICS if name in report.metrics}
 
 
 def _run_psr(

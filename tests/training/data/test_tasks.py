@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
 
-from engine.template import Control, ImageSlot, Role, Task, render, task_text
+from engine.template import Control, ImageRole, ImageSlot, Role, Task, render, task_text
+from training.data import captions as cap
 from training.data import splits
 from training.data.judge import parse_scene
+from training.data.phrasings import parse
 from training.data.samples import SAMPLE_KINDS, Sample
 from training.data.scoring import preservation
 from training.data.tasks import (
-    DRAW_VERBS,
     evaluated_scenes,
     make_sample,
     names_heldout_pair,
@@ -21,6 +23,7 @@ from training.data.tasks import (
     sample_stream,
 )
 from training.data.world import ObjectSpec, Scene
+from training.evaluation.scores import rewrite_keeps
 
 
 @pytest.mark.parametrize("kind", SAMPLE_KINDS)
@@ -38,8 +41,10 @@ def test_every_task_builds_valid_chat_samples(kind: str, split: str) -> None:
         assert pieces[-1] == Control("</s>")
         # the prompt up to the last user turn renders open for generation
         assert render(sample.turns[:-1], open_reply=True)
-        if kind in ("vqa", "caption"):
-            assert not any(sample.targets) and sample.texts()[-1]
+        if kind in ("vqa", "caption"):  # answered in text
+            assert sample.texts()[-1] and ImageRole.IMAGE not in sample.turns[-1].parts
+            # the one target is the drawing a follow-up question asks about
+            assert sum(sample.targets) == (len(sample.turns) == 4)
         elif kind != "psr":
             assert sample.targets[-1]
         if kind == "psr":
@@ -158,7 +163,40 @@ def test_automatic_drawing_requests_include_the_bare_description() -> None:
     instruction = task_text(Task.GENERATE, "")
     texts = [make_sample("t2i", seed, size=32).texts()[0] for seed in range(400)]
     automatic = [t for t in texts if not t.startswith(instruction)]
-    verbs = {v for v in DRAW_VERBS if v}
-    bare = [t for t in automatic if not any(t.startswith(v + " ") for v in verbs)]
+    bare = [t for t in automatic if parse(t).form is None]
     assert 0.15 < len(automatic) / len(texts) < 0.35  # the rest name the task
     assert 0.1 < len(bare) / len(automatic) < 0.45 and all(t == t.strip() for t in bare)
+
+
+def _word_for(names: tuple[str, ...], text: str) -> str | None:
+    """Which of ``names`` (one value's words) ``text`` calls it, as whole words: the longest
+    ("pixel art" over "pixel")."""
+    padded = f" {' '.join(re.findall(r'[a-z-]+', text.lower()))} "
+    found = [n for n in names if f" {n} " in padded]
+    return max(found, key=len) if found else None
+
+
+@pytest.mark.parametrize("split", splits.SPLITS)
+def test_psr_rewrites_repeat_the_briefs_own_words(split: str) -> None:
+    """Every rewrite names what the brief names, in the brief's own words (a disc stays a disc),
+    and may add what the brief leaves open."""
+    added = 0
+    for seed in range(150):
+        sample = plan_sample("psr", random.Random(f"psr words/{seed}"), split)
+        brief, typed = sample.brief, sample.asks[0].raw
+        named = [cap.SHAPE_WORDS[s] for s, _ in brief.objects]
+        named += [cap.COLOUR_WORDS[c] for _, c in brief.objects if c is not None]
+        named += [cap.BACKGROUND_WORDS[brief.background]] if brief.background else []
+        named += [cap.STYLE_WORDS[brief.style]] if brief.style else []
+        for rewrite in sample.rewrites:
+            assert brief.consistent(rewrite.scene)
+            assert rewrite_keeps(brief, rewrite.text) == 1.0
+            for names in named:
+                assert _word_for(names, rewrite.text) == _word_for(names, typed), (typed, rewrite)
+            for obj in rewrite.scene.objects:  # a colour for every object, named or not
+                assert _word_for(cap.COLOUR_WORDS[obj.colour], rewrite.text)
+            added += any(c is None for _, c in brief.objects)
+    assert added > 100  # many briefs leave a colour open for the rewrites to choose
+    # the check tells a synonym from the brief's word
+    assert _word_for(cap.SHAPE_WORDS["circle"], "a red disc") == "disc"
+    assert _word_for(cap.STYLE_WORDS["pixel"], "pixel art style") == "pixel art"

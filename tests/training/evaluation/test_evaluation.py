@@ -14,6 +14,9 @@ from engine import api
 from engine.template import PSR_INSTRUCTION, ImageRole, Role, TemplateTurn, task_text
 from engine.testing import make_random_model_folder
 from training import evaluation as ev
+from training.checks.compare_reports import compare
+from training.data.captions import COLOUR_WORDS, SHAPE_WORDS
+from training.data.phrasings import REQUEST_FORMS, parse
 from training.data.render import render_scene
 from training.data.samples import SAMPLE_KINDS, Ask
 from training.data.splits import is_heldout_scene
@@ -27,6 +30,7 @@ FRACTIONS = set(ev.METRICS) - {
     "psr_diversity_ratio",
     "psr_fidelity_drop",
     "psr_attributes_kept",  # a share, but a PSR statistic: no judge ceiling
+    "t2i_phrasing_gap",  # a difference of two shares, in [-1, 1]
 }
 
 
@@ -71,6 +75,9 @@ def test_cli_evaluates_a_random_model_on_heldout_samples(tmp_path, capsys, keep_
     assert report.metrics["psr_diversity_ratio"].value >= 0
     assert -1 <= report.metrics["psr_fidelity_drop"].value <= 1
     assert 0 <= report.metrics["psr_attributes_kept"].value <= 1
+    gap = report.metrics["t2i_phrasing_gap"].value
+    phrasing, single = report.metrics["t2i_phrasing"].value, report.metrics["t2i_single"].value
+    assert gap == single - phrasing
 
     # held out only: every evaluated sample is a held-out sample that contains a held-out combo
     assert {i["capability"] for i in report.items} == set(ev.CAPABILITY_NAMES)
@@ -106,6 +113,7 @@ def test_failed_requests_are_misses_and_reported():
         "restoration_psnr_gain_db",
         "psr_diversity_ratio",
         "psr_attributes_kept",
+        "t2i_phrasing_gap",
     }:
         assert report.metrics[name].value == 0.0
     assert report.metrics["psr_diversity_ratio"].failed == 4
@@ -150,6 +158,59 @@ def test_t2i_reports_partial_credit_attribute_by_attribute():
     assert shares["shape"] == shares["colour"] == shares["count"] == 0.0
 
 
+def test_t2i_phrasing_asks_for_t2i_singles_scenes_in_heldout_phrasings_on_automatic():
+    single, phrasing = CAPS["t2i_single"], CAPS["t2i_phrasing"]
+    settings = api.GenerationSettings(seed=1)
+    drawn = ev.heldout_samples("t2i", 6, 0, single.accept, 32)
+    asked = ev.heldout_samples("t2i", 6, 0, phrasing.accept, 32)
+    texts = []
+    for (seed, sample), (other_seed, other) in zip(drawn, asked, strict=True):
+        assert (seed, sample) == (other_seed, other)  # the same samples: a paired comparison
+        request = ev.build_request(sample, phrasing.task, settings)
+        typed = phrasing.as_typed(sample, request, seed)
+        assert typed == phrasing.as_typed(sample, request, seed)  # chosen by the sample's seed
+        assert typed.task is api.Task.AUTO and typed.settings is settings
+        assert not typed.message.images and not typed.history
+        text = typed.message.text
+        assert parse(text).form in REQUEST_FORMS["heldout"]
+        (obj,) = sample.target_scenes[-1].objects  # the scene, described in the request
+        assert any(w in text.lower() for w in COLOUR_WORDS[obj.colour])
+        assert any(w in text.lower() for w in SHAPE_WORDS[obj.shape])
+        texts.append(text)
+    assert len(set(texts)) == len(texts)
+
+
+def test_the_phrasing_gap_compares_the_two_on_the_same_samples():
+    truths = [
+        render_scene(s.target_scenes[-1], 128)
+        for _, s in ev.heldout_samples("t2i", 4, 0, CAPS["t2i_single"].accept, 128)
+    ]
+    both = ["t2i_single", "t2i_phrasing"]
+    # drawn alike however it is asked: no gap, and every pair agrees
+    alike = ev.evaluate(_ImagesEngine(truths * 2), 4, 0, size=128, only=both)
+    assert list(alike.metrics) == [*both, "t2i_phrasing_gap"]  # the gap beside what it compares
+    gap = alike.metrics["t2i_phrasing_gap"]
+    assert (gap.value, gap.n, gap.ceiling, gap.op, gap.target) == (0.0, 4, None, "<=", 0.1)
+    assert gap.passed and alike.interval("t2i_phrasing_gap") == (0.0, 0.0)
+    # an empty canvas for every held-out phrasing: the whole template score is lost
+    lost = ev.evaluate(_ImagesEngine(truths + [blank()] * 4), 4, 0, size=128, only=both)
+    single, gap = lost.metrics["t2i_single"].value, lost.metrics["t2i_phrasing_gap"]
+    assert single >= 0.75 and lost.metrics["t2i_phrasing"].value == 0.0
+    assert gap.value == single and not gap.passed
+    low, high = lost.interval("t2i_phrasing_gap")
+    assert 0.0 < low <= single <= high <= 1.0
+    assert (
+        f"| t2i_phrasing_gap | {single:.3f} | {format_interval((low, high))} | ≤ 0.1 | FAIL |"
+        in (lost.to_markdown())
+    )
+    assert ev.Report.from_json(lost.to_json()).metrics == lost.metrics
+    (d,) = [d for d in compare(alike, lost) if d.metric == "t2i_phrasing_gap"]
+    assert (d.a, d.b, d.verdict) == (0.0, single, "B worse")
+    # one of the two alone: nothing to compare
+    alone = ev.evaluate(_ImagesEngine(truths), 4, 0, size=128, only=["t2i_phrasing"])
+    assert list(alone.metrics) == ["t2i_phrasing"]
+
+
 _QUESTION_STARTS = {
     "colour": "What colour is",
     "shape": "What shape is",
@@ -168,8 +229,8 @@ def test_vqa_kind_names_what_each_question_asks():
     for seed in range(160):
         sample = make_sample("vqa", seed, "heldout", 32)
         kind = ev.vqa_kind(sample)
-        question = sample.asks[-1].raw
-        assert _QUESTION_STARTS[kind] in question, (kind, question)
+        question = sample.asks[-1].raw  # typed in lower case, or a follow-up, now and then
+        assert _QUESTION_STARTS[kind].lower() in question.lower(), (kind, question)
         seen.add(kind)
     assert seen == set(_QUESTION_STARTS)
 
@@ -304,7 +365,7 @@ def test_samples_carry_the_raw_text_and_task_that_phrase_each_user_turn():
 
 # --- scorers with ground truth --------------------------------------------------------------
 def test_t2i_scorer():
-    for name in ("t2i_single", "t2i_pair"):
+    for name in ("t2i_single", "t2i_phrasing", "t2i_pair"):
         for s in samples(name):
             assert ev.t2i_score(s, s.images[-1]) == 1.0
             assert ev.t2i_score(s, blank()) == 0.0 and ev.t2i_score(s, None) == 0.0
