@@ -145,10 +145,9 @@ class WeGenEngine:
         log.info("%s", advice.note)
         if runtime.backend == "compiled":
             use_compile_cache()  # before anything compiles
-        if runtime.backend == "compiled" and not isinstance(
-            model.decoder.unet, torch._dynamo.OptimizedModule
-        ):  # compiled once, whatever attaches it again
-            model.decoder.unet = torch.compile(model.decoder.unet)  # type: ignore[assignment]
+            if not isinstance(model.decoder.unet, torch._dynamo.OptimizedModule):
+                # compiled once, whatever attaches it again
+                model.decoder.unet = torch.compile(model.decoder.unet)  # type: ignore[assignment]
         self._decode_step = captured_decode_step() if runtime.captures_decode else None
         self.model, self.tokenizer, self.runtime = model, tokenizer, runtime
         self._features.clear()

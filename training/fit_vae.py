@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from engine.config import VAEConfig, WeGenConfig, wegen_tiny
@@ -75,10 +76,13 @@ def with_vae(vae: VAEConfig, base: WeGenConfig | None = None) -> WeGenConfig:
     return (base or wegen_tiny()).replace(vae=vae)
 
 
-def object_mask(scene: Scene, size: int, margin: int = 2) -> torch.Tensor:
+def object_mask(
+    scene: Scene, size: int, margin: int = 2, render: Image.Image | None = None
+) -> torch.Tensor:
     """(1, size, size): 1 on the scene's objects and ``margin`` pixels around them (their rims,
-    outlines and anti-aliasing), 0 on the bare background."""
-    full = pixels_of([render_scene(scene, size)])[0]
+    outlines and anti-aliasing), 0 on the bare background. ``render``: the scene's clean render
+    at ``size``, when the caller has made it already."""
+    full = pixels_of([render if render is not None else render_scene(scene, size)])[0]
     bare = pixels_of([render_scene(dataclasses.replace(scene, objects=()), size)])[0]
     mask = (full - bare).abs().amax(0, keepdim=True).gt(0).float()
     return F.max_pool2d(mask[None], 2 * margin + 1, stride=1, padding=margin)[0]
@@ -101,11 +105,13 @@ def crops_batch(
     crops, weights = [], []
     for _ in range(batch // per_image):
         scene = sample_scene(rng, "train")
-        image = render_scene(scene, size)
+        clean = image = render_scene(scene, size)
         if rng.random() < degraded:
             image = degrade(image, sample_degradations(rng))
         pixels = pixels_of([image])[0]
-        weight = 1 + object_weight * object_mask(scene, size) if object_weight else None
+        weight = (
+            1 + object_weight * object_mask(scene, size, render=clean) if object_weight else None
+        )
         for _ in range(per_image):
             y, x = rng.randrange(size - crop + 1), rng.randrange(size - crop + 1)
             crops.append(pixels[:, y : y + crop, x : x + crop])

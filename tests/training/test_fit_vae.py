@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKL
 
+from training.data.render import render_scene
 from training.data.world import ObjectSpec, Scene
 from training.fit_vae import crops_batch, object_mask
 from training.stages.decoder import VAEObjective
@@ -21,6 +22,8 @@ def test_the_object_mask_covers_the_object_and_its_rim_only():
     assert bool((rimmed >= tight).all()) and rimmed.sum() > tight.sum()  # the margin widens it
     bare = object_mask(Scene((), background="blue gradient", style="outline"), 128)
     assert bare.sum() == 0
+    # a render the caller already made gives the same mask; a degraded one would not be clean
+    torch.testing.assert_close(object_mask(scene, 128, render=render_scene(scene, 128)), rimmed)
 
 
 def test_crops_carry_their_weights():
