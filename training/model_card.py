@@ -144,22 +144,30 @@ def ceiling_lines(ceilings: dict[str, dict[str, float]] | None, n: int) -> list[
     is and through the VAE, beside the target (empty without ceilings)."""
     if not ceilings:
         return []
+    drawn = all("detokenizer" in row for row in ceilings.values())
     lines = [
         f"The true answer of {n} held-out samples per metric of the evaluation, scored as it is "
         "and after the VAE encodes and decodes it (`python -m training.checks.decoder --model "
         f"DIR --n {n} --ceilings`). The UNet learns to make the latents this VAE's encoder "
         "makes, and every drawing leaves through its decoder: even a perfect LLM and UNet draw "
-        "no better than the second column. A target above it needs a better VAE first.",
+        "no better than the second column. A target above it needs a better VAE first."
+        + (
+            " The last column draws the true answer again from its own 64 features (`--drawn`):"
+            " what the model reaches when the LLM writes exactly the right features."
+            if drawn
+            else ""
+        ),
         "",
-        "| metric | target | true answer | through the VAE | target above the VAE's ceiling |",
-        "|---|---:|---:|---:|---|",
+        "| metric | target | true answer | through the VAE | target above the VAE's ceiling |"
+        + (" drawn from its true features |" if drawn else ""),
+        "|---|---:|---:|---:|---|" + ("---:|" if drawn else ""),
     ]
     for metric, row in ceilings.items():
         spec = METRICS[metric]
         above = not meets(row["vae"], spec.target, spec.op)
         lines.append(
             f"| {metric} | {spec.op} {spec.target:g} | {row['truth']:.2f} | {row['vae']:.2f} | "
-            f"{'yes' if above else 'no'} |"
+            f"{'yes' if above else 'no'} |" + (f" {row['detokenizer']:.2f} |" if drawn else "")
         )
     lines.append("")
     return lines

@@ -112,7 +112,7 @@ def test_vae_ceilings_score_true_answers_as_they_are_and_through_the_vae(keep_th
     from training.evaluation import CAPABILITIES, heldout_samples
 
     model, _ = load_model_folder(BUNDLED_DIR, Runtime(torch.device("cpu"), torch.float32))
-    ceilings = vae_ceilings(model.eval(), n=2, seed=1)
+    ceilings = vae_ceilings(model.eval(), n=2, seed=1, drawn=True)
     drawn = [c for c in CAPABILITIES if c.name != "vqa" and c.reads_pixels]
     image_metrics = [m for c in drawn for m in c.metrics]
     assert list(ceilings) == image_metrics  # every metric scored on an image, none on text
@@ -126,11 +126,21 @@ def test_vae_ceilings_score_true_answers_as_they_are_and_through_the_vae(keep_th
     # the trained VAE keeps most pixels of a clean image: restoration gains through it
     assert ceilings["restoration_psnr_gain_db"]["vae"] > 0
     assert all(0 <= row["vae"] <= 1 for m, row in ceilings.items() if "psnr" not in m)
+    # --drawn: each true answer drawn again from its own features, scored the same way
+    assert all(set(row) == {"truth", "vae", "detokenizer"} for row in ceilings.values())
+    assert all(0 <= row["detokenizer"] <= 1 for m, row in ceilings.items() if "psnr" not in m)
+    # 64 features are not the pixels: a restoration drawn from them is far from the clean image
+    gain = ceilings["restoration_psnr_gain_db"]
+    assert gain["detokenizer"] < gain["vae"]
     folder = BUNDLED_DIR
     text = card([], None, folder, checks={"decoder": {**_decoder_stub(), "ceilings": ceilings}})
     row = ceilings["t2i_single"]
     above = "yes" if row["vae"] < 0.9 else "no"
-    assert f"| t2i_single | >= 0.9 | {row['truth']:.2f} | {row['vae']:.2f} | {above} |" in text
+    assert (
+        f"| t2i_single | >= 0.9 | {row['truth']:.2f} | {row['vae']:.2f} | {above} | "
+        f"{row['detokenizer']:.2f} |" in text
+    )
+    assert "drawn from its true features |" in text
 
 
 def _decoder_stub():

@@ -1,6 +1,6 @@
 """Stage-1 check: can the de-tokenizer redraw a held-out scene from the vision tower's features?
 
-    python -m training.checks.decoder --model DIR [--n 32] [--device auto]
+    python -m training.checks.decoder --model DIR [--n 32] [--device auto] [--ceilings [--drawn]]
 
 Before the LLM is trained (or when its generations are wrong) this separates the two halves of
 text-to-image: held-out scenes (training/data/splits.py) are rendered, encoded by the frozen
@@ -14,7 +14,9 @@ model's default steps and guidance. The judge then reads each drawing:
 * ``ceilings``: for every ``wegen-eval`` metric scored on an image, the score of the true
   answer image and of that image through the VAE, on ``n`` of its held-out samples
   (``--ceilings``). Every drawing leaves the model through the VAE's decoder, so the second is
-  the most any LLM or UNet training can reach with this VAE.
+  the most any LLM or UNet training can reach with this VAE; with ``--drawn`` also of that
+  image drawn again from its true features, the most LLM training can reach with this
+  de-tokenizer.
 
 The LLM can only do as well as ``detokenizer`` on text-to-image; a low ``vae`` caps both.
 """
@@ -53,6 +55,29 @@ def to_images(pixels: torch.Tensor) -> list[Image.Image]:
 def vae_round_trip(model: WeGenModel, pixels: torch.Tensor) -> list[Image.Image]:
     """Pixels (B, 3, H, W) in [0, 1], on the VAE's device, encoded (posterior mean) and decoded."""
     return to_images(model.decoder.decode_latents(model.decoder.encode_pixels(pixels)))
+
+
+@torch.no_grad()
+def draw_from_features(
+    model: WeGenModel,
+    pixels: torch.Tensor,
+    seed: int,
+    steps: int | None = None,
+    guidance: float | None = None,
+) -> list[Image.Image]:
+    """Pixels (B, 3, H, W) in [0, 1] drawn again by the de-tokenizer from the vision tower's 64
+    features of each (what a perfect LLM would hand it), seeds ``seed``, ``seed + 1``, ...; the
+    model's default steps and guidance unless given."""
+    decoder = model.config.decoder
+    features = model.vision(model.vision.preprocess_pixels(pixels))
+    return to_images(
+        model.decoder.sample(
+            features,
+            seeds=list(range(seed, seed + len(pixels))),
+            steps=steps or decoder.default_steps,
+            guidance=decoder.default_guidance if guidance is None else guidance,
+        )
+    )
 
 
 def load_with_tokenizer(folder: str, device: str) -> tuple[WeGenModel, WeGenTokenizer]:
@@ -95,15 +120,7 @@ def check_decoder(
     for i in range(0, n, batch):
         pixels = pixels_of(renders[i : i + batch]).to(device)
         recon += vae_round_trip(model, pixels)
-        features = model.vision(model.vision.preprocess_pixels(pixels))
-        drawn += to_images(
-            model.decoder.sample(
-                features,
-                seeds=list(range(seed + i, seed + i + len(pixels))),
-                steps=steps,
-                guidance=guidance,
-            )
-        )
+        drawn += draw_from_features(model, pixels, seed + i, steps, guidance)
 
     def share(images: list[Image.Image]) -> float:
         hits = [scene_match(s, parse_scene(im)) for s, im in zip(scenes, images, strict=True)]
@@ -131,20 +148,29 @@ def check_decoder(
 
 
 @torch.no_grad()
-def vae_ceilings(model: WeGenModel, n: int = 32, seed: int = 0) -> dict[str, dict[str, float]]:
+def vae_ceilings(
+    model: WeGenModel, n: int = 32, seed: int = 0, drawn: bool = False
+) -> dict[str, dict[str, float]]:
     """Per ``wegen-eval`` metric scored on an image: the mean score of the true answer image
     ("truth") and of that image encoded and decoded by the model's VAE ("vae"), on the first
-    ``n`` held-out samples the report draws with ``seed``."""
+    ``n`` held-out samples the report draws with ``seed``. With ``drawn``, also of that image
+    drawn again by the de-tokenizer from its true features ("detokenizer"): what the model
+    reaches when the LLM writes exactly the features of the right answer."""
     size = model.config.decoder.image_size
     device = next(model.decoder.vae.parameters()).device
     scores: dict[str, dict[str, list[float]]] = {}
     for cap in (c for c in CAPABILITIES if c.reads_pixels):
-        for _, sample in heldout_samples(cap.kind, n, seed, cap.accept, size):
+        for i, (_, sample) in enumerate(heldout_samples(cap.kind, n, seed, cap.accept, size)):
             truth = cap.oracle(sample)
             if truth.image is None:
                 break  # answered in text: no VAE on the way
-            (through,) = vae_round_trip(model, pixels_of([truth.image]).to(device))
-            for name, out in (("truth", truth), ("vae", Output(images=(through,)))):
+            pixels = pixels_of([truth.image]).to(device)
+            (through,) = vae_round_trip(model, pixels)
+            outputs = [("truth", truth), ("vae", Output(images=(through,)))]
+            if drawn:
+                (again,) = draw_from_features(model, pixels, seed + i)
+                outputs.append(("detokenizer", Output(images=(again,))))
+            for name, out in outputs:
                 for metric, value in cap.score(sample, out).items():
                     scores.setdefault(metric, {}).setdefault(name, []).append(value)
     return {
@@ -168,11 +194,17 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also score wegen-eval's true answers through the VAE (n samples per metric)",
     )
+    ap.add_argument(
+        "--drawn",
+        action="store_true",
+        help="with --ceilings, also draw each true answer again from its true features "
+        "(the de-tokenizer's ceiling: a perfect LLM)",
+    )
     args = ap.parse_args(argv)
     model = load_for_check(args.model, args.device)
     result = check_decoder(model, args.n, args.seed, steps=args.steps, guidance=args.guidance)
     if args.ceilings:
-        result["ceilings"] = vae_ceilings(model, args.n, args.seed)
+        result["ceilings"] = vae_ceilings(model, args.n, args.seed, drawn=args.drawn)
     print(json.dumps(result))
 
 
