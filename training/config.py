@@ -202,6 +202,40 @@ def gpu_decoder() -> TrainingPlan:
     )
 
 
+def continue_llm() -> TrainingPlan:
+    """Stages 2 and 3 again, from a trained model whose tower and de-tokenizer stay
+    (``warm_start --base MODEL --done vision,vae,unet``): the recipe of the bundled LLM's last
+    CPU runs (cpu9, cpu15 in training/NOTES.md), on the data as it is now. Three in four
+    generated images read the LLM's own predictions (four no-gradient passes), as the app's
+    free-running generation does; SFT weighs text-to-image up. Batches of 16 fit 2 CPU cores
+    (about 2 s a stage-2 step); ``--minutes`` scales the steps. Its seed differs from every
+    earlier run's, so a continuation sees new samples."""
+    return replace(
+        cpu_2h(),
+        name="continue_llm",
+        mllm=StageConfig(
+            steps=700,
+            batch_size=16,
+            lr=2e-4,
+            warmup=20,
+            save_every=100,
+            task_weights=MLLM_WEIGHTS,
+        ),
+        sft=StageConfig(
+            steps=150,
+            batch_size=16,
+            lr=1e-4,
+            warmup=10,
+            save_every=50,
+            task_weights=(("t2i", 1.5), *((k, w) for k, w in SFT_WEIGHTS if k != "t2i")),
+        ),
+        seed=16,
+        self_feed=0.75,
+        self_feed_passes=4,
+        vae_crop=1.0,
+    )
+
+
 def smoke() -> TrainingPlan:
     """Every stage for two steps of batch two: seconds (tests)."""
 
@@ -224,6 +258,7 @@ PLANS: dict[str, Callable[[], TrainingPlan]] = {
     "cpu_2h": cpu_2h,
     "gpu": gpu,
     "gpu_decoder": gpu_decoder,
+    "continue_llm": continue_llm,
     "smoke": smoke,
 }
 
