@@ -210,20 +210,14 @@ def continue_llm() -> TrainingPlan:
     free-running generation does; SFT weighs text-to-image up. Batches of 16 fit 2 CPU cores
     (about 2 s a stage-2 step); ``--minutes`` scales the steps. Its seed differs from every
     earlier run's, so a continuation sees new samples."""
+    base = cpu_2h()
     return replace(
-        cpu_2h(),
+        base,
         name="continue_llm",
-        mllm=StageConfig(
-            steps=700,
-            batch_size=16,
-            lr=2e-4,
-            warmup=20,
-            save_every=100,
-            task_weights=MLLM_WEIGHTS,
-        ),
-        sft=StageConfig(
+        mllm=replace(base.mllm, steps=700, lr=2e-4, warmup=20, save_every=100),
+        sft=replace(
+            base.sft,
             steps=150,
-            batch_size=16,
             lr=1e-4,
             warmup=10,
             save_every=50,
