@@ -8,7 +8,7 @@
 #    tower, LLM and projectors marked trained;
 # 2. the `gpu_decoder` plan fitted to MINUTES (default 7) on this machine: the VAE continued on
 #    whole images, then the UNet on its latents (RUN_DIR/plan.json repeats it);
-# 3. the export to MODEL_DIR (float16) and the stage-1 check with the VAE ceilings, for both
+# 3. the export to MODEL_DIR (float16) and the stage-1 check with the VAE and drawn ceilings, for both
 #    models, into RUN_DIR: check_decoder.json (new) and check_decoder_base.json.
 # Compare text-to-image and editing with `wegen-eval ... --n 48 --seed 1` on both folders and
 # `python -m training.checks.compare_reports` before bundling anything.
@@ -23,6 +23,8 @@
 # continue, e.g. one committed under training/weights/) first trains that autoencoder here for
 # WEGEN_VAE_MINUTES (default 4) with its ceilings into RUN_DIR-vae, then goes on as WEGEN_VAE:
 # gates 1 and 2 of a de-tokenizer that is not the ceiling, in one call.
+# WEGEN_UNET=FOLDER (with WEGEN_VAE or WEGEN_FIT_VAE) starts the UNet from a committed one
+# trained on that VAE's latents, e.g. training/weights/unet-4x16-w64, instead of the bundled one.
 # Other knobs: WEGEN_PLAN (default gpu_decoder), WEGEN_CHECK_N (48), WEGEN_ALLOW_CPU=1.
 set -euo pipefail
 run=${1:?run folder}
@@ -48,8 +50,10 @@ if [ -n "${WEGEN_FIT_VAE:-}" ]; then
     WEGEN_VAE="$run-vae"
 fi
 if [ -n "${WEGEN_VAE:-}" ]; then
+    unet=()
+    [ -n "${WEGEN_UNET:-}" ] && unet=(--take "decoder.unet.=$WEGEN_UNET")
     python3 -m training.warm_start --out "$run" --base "$base" --preset "$WEGEN_VAE" \
-        --take "decoder.vae.=$WEGEN_VAE" --done vision,vae,mllm,sft
+        --take "decoder.vae.=$WEGEN_VAE" "${unet[@]}" --done vision,vae,mllm,sft
     stages=unet
 else
     python3 -m training.warm_start --out "$run" --base "$base" --done vision,mllm,sft \
@@ -58,5 +62,5 @@ else
 fi
 python3 -m training.reproduce --plan "${WEGEN_PLAN:-gpu_decoder}" --minutes "$minutes" \
     --out "$run" --export "$model" --stages "$stages"
-python3 -m training.checks.decoder --model "$model" --n "${WEGEN_CHECK_N:-48}" --ceilings | tee "$run/check_decoder.json"
-python3 -m training.checks.decoder --model "$base" --n "${WEGEN_CHECK_N:-48}" --ceilings > "$run/check_decoder_base.json"
+python3 -m training.checks.decoder --model "$model" --n "${WEGEN_CHECK_N:-48}" --ceilings --drawn | tee "$run/check_decoder.json"
+python3 -m training.checks.decoder --model "$base" --n "${WEGEN_CHECK_N:-48}" --ceilings --drawn > "$run/check_decoder_base.json"
