@@ -87,6 +87,9 @@ class TrainingPlan:
     # square averaging, between the two
     lm_length_power: float = 0.0
     condition_dropout: float = 0.1  # UNet trained unconditioned this often, for CFG
+    # stage 1b: encode this many scenes once and draw every batch from them (0: fresh renders
+    # every step). On 2 CPU cores the encode is about half of a step (training/stages/scene_pool.py)
+    unet_pool: int = 0
     vae_crop: float = 0.5  # VAE trained on random crops of this fraction of the image side
     # train only the VAE's decoder: its encoder, so the UNet's latent space, stays as it is
     vae_decoder_only: bool = False
@@ -101,6 +104,8 @@ class TrainingPlan:
             raise ValueError(f"self_feed_passes must be at least 1, got {self.self_feed_passes}")
         if not 0.0 <= self.lm_length_power <= 1.0:
             raise ValueError(f"lm_length_power must be from 0 to 1, got {self.lm_length_power}")
+        if self.unet_pool < 0:
+            raise ValueError(f"unet_pool is a number of scenes (0: off), got {self.unet_pool}")
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -32,11 +31,13 @@ from engine.config import WeGenConfig, wegen_tiny
 from engine.folder import save_model_folder
 from engine.model import WeGenModel
 from engine.tokenizer import WeGenTokenizer, train_tokenizer
+from training.checksum import checksum
 from training.config import STAGES, StageConfig, TrainingPlan, plan
 from training.data.corpus import text_corpus
 from training.loop import run_stage, stage_done
 from training.stages.decoder import latent_scale, render_batch, widen_unet_input
 from training.stages.pipeline import PIPELINE, Run, Stage
+from training.stages.scene_pool import pool_build_seconds, pool_path
 
 STATE = "model.safetensors"
 
@@ -121,7 +122,7 @@ def train(
         in_channels = model.decoder.unet.config.in_channels
         model.load_state_dict(widen_unet_input(load_file(out / STATE), in_channels))
     model.to(device)
-    run = Run(model, tok, config, plan_, device)
+    run = Run(model, tok, config, plan_, device, out)
     timings: dict[str, float] = {}
     for name, build in PIPELINE.items():
         stage = build(run)  # built in turn, finished or not: it may draw random weights
@@ -245,7 +246,10 @@ def fit_to_budget(
         )
 
     probe_plan = dataclasses.replace(
-        plan_, **{s: probe(plan_.stage(s)) for s in STAGES}, name=plan_.name + "-probe"
+        plan_,
+        **{s: probe(plan_.stage(s)) for s in STAGES},
+        name=plan_.name + "-probe",
+        unet_pool=min(plan_.unet_pool, 2 * plan_.unet.batch_size),  # timed small, then scaled
     )
     train(probe_plan, scratch, stages, config=config, workers=workers)
     walls = json.loads((scratch / "timings.jsonl").read_text().splitlines()[-1])
@@ -255,6 +259,9 @@ def fit_to_budget(
         half = len(rows) // 2  # the second half: workers are past their first batches
         per_step[name] = (rows[-1]["seconds"] - rows[half]["seconds"]) / (len(rows) - 1 - half)
         overhead += walls[name] - rows[-1]["seconds"]  # set-up and the final checkpoint
+    if "unet" in stages and plan_.unet_pool:  # encoding the pool: in the first step's time
+        scenes, seconds = pool_build_seconds(pool_path(scratch, accelerator.process_index))
+        overhead += seconds / scenes * plan_.unet_pool
     if accelerator.is_main_process:
         shutil.rmtree(scratch, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -288,14 +295,6 @@ def budget_steps(
         factor = (seconds - cost["vision"]) / (sum(cost.values()) - cost["vision"])
     fitted = plan_.scaled(steps=max(1e-6, factor))
     return dataclasses.replace(fitted, vision=plan_.vision) if keep else fitted
-
-
-def checksum(model: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().float().numpy().tobytes())
-    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -207,21 +207,29 @@ def widen_unet_input(state: dict[str, torch.Tensor], in_channels: int) -> dict[s
 
 
 @torch.no_grad()
-def make_unet_batch(
+def encode_scenes(
+    decoder: Detokenizer, vision: VisionEncoder, pixels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Host-rendered ``pixels`` -> their scaled latents and the tower's 64 features (float32, on
+    the UNet's device): what the UNet learns to draw, and what it draws from."""
+    device = next(decoder.unet.parameters()).device
+    pixels = pixels.to(device)
+    latents = decoder.encode_pixels(pixels).float()
+    return latents, vision(vision.preprocess_pixels(pixels)).float()
+
+
+@torch.no_grad()
+def noised_unet_batch(
     decoder: Detokenizer,
-    vision: VisionEncoder,
-    pixels: torch.Tensor,
+    latents: torch.Tensor,
+    features: torch.Tensor,
     generator: torch.Generator,
     feature_noise: float,
     condition_dropout: float,
 ) -> dict[str, torch.Tensor]:
-    """A UNet batch from host-rendered ``pixels`` (``render_batch(..., "unet", ...)``): latents
-    and vision features computed on the training device, noise and timesteps from ``generator``."""
-    batch_size = pixels.shape[0]
-    device = next(decoder.unet.parameters()).device
-    pixels = pixels.to(device)
-    latents = decoder.encode_pixels(pixels).float()
-    features = vision(vision.preprocess_pixels(pixels)).float()
+    """A UNet batch from encoded scenes: noise on the features, dropped conditions, timesteps and
+    latent noise, all from ``generator``."""
+    batch_size, device = latents.shape[0], latents.device
     features = features + feature_noise * torch.randn(features.shape, generator=generator).to(
         device
     )
@@ -237,3 +245,19 @@ def make_unet_batch(
         "timesteps": t.to(device),
         "noise": noise.to(device),
     }
+
+
+def make_unet_batch(
+    decoder: Detokenizer,
+    vision: VisionEncoder,
+    pixels: torch.Tensor,
+    generator: torch.Generator,
+    feature_noise: float,
+    condition_dropout: float,
+) -> dict[str, torch.Tensor]:
+    """A UNet batch from host-rendered ``pixels`` (``render_batch(..., "unet", ...)``): latents
+    and vision features computed on the training device, noise and timesteps from ``generator``."""
+    latents, features = encode_scenes(decoder, vision, pixels)
+    return noised_unet_batch(
+        decoder, latents, features, generator, feature_noise, condition_dropout
+    )

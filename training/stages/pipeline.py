@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -24,11 +25,13 @@ from training.stages.decoder import (
     UNetObjective,
     VAEObjective,
     make_unet_batch,
+    noised_unet_batch,
     render_batch,
     vae_batch,
     vae_trainable,
 )
 from training.stages.mllm import HostMLLMBatch, MLLMObjective, host_mllm_batch, make_mllm_batch
+from training.stages.scene_pool import ScenePool, load_or_build_pool, pool_indices
 from training.stages.vision import VisionObjective, make_vision_batch
 
 
@@ -41,6 +44,7 @@ class Run:
     config: WeGenConfig  # the config the model was built with (its sizes)
     plan: TrainingPlan
     device: torch.device
+    out: Path  # the run folder
 
 
 @dataclass(frozen=True)
@@ -98,12 +102,46 @@ def _unet_batch(
     )
 
 
+class _PooledUNetBatches:
+    """Stage 1b's batches drawn from a `ScenePool` (``plan.unet_pool`` scenes): the pool is
+    loaded or built at the stage's first step, so a finished stage never encodes it."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.pool: ScenePool | None = None
+
+    def __call__(
+        self, step: int, rank: int, g: torch.Generator, index: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        run, plan = self.run, self.run.plan
+        if self.pool is None:
+            self.pool = load_or_build_pool(
+                run.out,
+                run.model.decoder,
+                run.model.vision,
+                run.config.decoder.image_size,
+                plan.unet_pool,
+                plan.unet.batch_size,
+                plan.seed,
+                rank,
+            )
+        latents, features = self.pool.take(index)
+        return noised_unet_batch(
+            run.model.decoder, latents, features, g, plan.feature_noise, plan.condition_dropout
+        )
+
+
 def unet_stage(run: Run) -> Stage:
-    """Stage 1b: the de-tokenizer's UNet, drawing renders from the tower's features."""
+    """Stage 1b: the de-tokenizer's UNet, drawing renders from the tower's features (fresh
+    renders every step, or scenes of a pool encoded once)."""
     objective = UNetObjective(run.model.decoder)
+    plan, trainable = run.plan, [run.model.decoder.unet]
+    if plan.unet_pool:
+        host = partial(pool_indices, plan.unet_pool, plan.unet.batch_size, plan.seed)
+        return Stage("unet", objective, host, _PooledUNetBatches(run), trainable)
     size = run.config.decoder.image_size
-    host = partial(render_batch, size, run.plan.unet.batch_size, "unet", run.plan.seed)
-    return Stage("unet", objective, host, partial(_unet_batch, run), [run.model.decoder.unet])
+    host = partial(render_batch, size, plan.unet.batch_size, "unet", plan.seed)
+    return Stage("unet", objective, host, partial(_unet_batch, run), trainable)
 
 
 def _mllm_batch(
