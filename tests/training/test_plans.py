@@ -132,6 +132,12 @@ def test_vae_ceilings_score_true_answers_as_they_are_and_through_the_vae(keep_th
     # 64 features are not the pixels: a restoration drawn from them is far from the clean image
     gain = ceilings["restoration_psnr_gain_db"]
     assert gain["detokenizer"] < gain["vae"]
+    # images go through the model in batches: one at a time reads the same
+    single = vae_ceilings(model, n=2, seed=1, drawn=True, batch=1)
+    assert single.keys() == ceilings.keys()
+    for metric, row in single.items():
+        assert row["truth"] == ceilings[metric]["truth"], metric
+        assert row["vae"] == pytest.approx(ceilings[metric]["vae"], abs=0.01), metric
     folder = BUNDLED_DIR
     text = card([], None, folder, checks={"decoder": {**_decoder_stub(), "ceilings": ceilings}})
     row = ceilings["t2i_single"]

@@ -149,30 +149,36 @@ def check_decoder(
 
 @torch.no_grad()
 def vae_ceilings(
-    model: WeGenModel, n: int = 32, seed: int = 0, drawn: bool = False
+    model: WeGenModel, n: int = 32, seed: int = 0, drawn: bool = False, batch: int = 8
 ) -> dict[str, dict[str, float]]:
     """Per ``wegen-eval`` metric scored on an image: the mean score of the true answer image
     ("truth") and of that image encoded and decoded by the model's VAE ("vae"), on the first
     ``n`` held-out samples the report draws with ``seed``. With ``drawn``, also of that image
-    drawn again by the de-tokenizer from its true features ("detokenizer"): what the model
-    reaches when the LLM writes exactly the features of the right answer."""
+    drawn again by the de-tokenizer from its true features ("detokenizer", sample ``i`` with seed
+    ``seed + i``): what the model reaches when the LLM writes exactly the features of the right
+    answer. Images go through the model ``batch`` at a time."""
     size = model.config.decoder.image_size
     device = next(model.decoder.vae.parameters()).device
     scores: dict[str, dict[str, list[float]]] = {}
     for cap in (c for c in CAPABILITIES if c.reads_pixels):
-        for i, (_, sample) in enumerate(heldout_samples(cap.kind, n, seed, cap.accept, size)):
+        answered = []
+        for _, sample in heldout_samples(cap.kind, n, seed, cap.accept, size):
             truth = cap.oracle(sample)
             if truth.image is None:
                 break  # answered in text: no VAE on the way
-            pixels = pixels_of([truth.image]).to(device)
-            (through,) = vae_round_trip(model, pixels)
-            outputs = [("truth", truth), ("vae", Output(images=(through,)))]
-            if drawn:
-                (again,) = draw_from_features(model, pixels, seed + i)
-                outputs.append(("detokenizer", Output(images=(again,))))
-            for name, out in outputs:
-                for metric, value in cap.score(sample, out).items():
-                    scores.setdefault(metric, {}).setdefault(name, []).append(value)
+            answered.append((sample, truth))
+        for start in range(0, len(answered), batch):
+            chunk = answered[start : start + batch]
+            pixels = pixels_of([truth.image for _, truth in chunk]).to(device)
+            through = vae_round_trip(model, pixels)
+            again = draw_from_features(model, pixels, seed + start) if drawn else []
+            for j, (sample, truth) in enumerate(chunk):
+                outputs = [("truth", truth), ("vae", Output(images=(through[j],)))]
+                if drawn:
+                    outputs.append(("detokenizer", Output(images=(again[j],))))
+                for name, out in outputs:
+                    for metric, value in cap.score(sample, out).items():
+                        scores.setdefault(metric, {}).setdefault(name, []).append(value)
     return {
         metric: {name: round(sum(v) / len(v), 4) for name, v in row.items()}
         for metric, row in scores.items()
