@@ -29,7 +29,7 @@ from training.stages.decoder import (
     noised_unet_batch,
     render_batch,
 )
-from training.stages.scene_pool import load_or_build_pool, pool_indices
+from training.stages.scene_pool import PoolSpec, load_or_build_pool, pool_indices
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
     scenes = args.batch * (args.steps + 1)
     with tempfile.TemporaryDirectory() as tmp:
         tic = time.perf_counter()
-        pool = load_or_build_pool(Path(tmp), decoder, vision, size, scenes, args.batch, 0, 0)
+        pool = load_or_build_pool(Path(tmp), decoder, vision, PoolSpec(size, scenes, args.batch, 0))
         per_scene = (time.perf_counter() - tic) / scenes
 
     def fresh(i: int, g: torch.Generator) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ from engine.model import WeGenModel
 from training.config import TrainingPlan, plan
 from training.reproduce import fit_to_budget, main
 from training.stages.decoder import encode_scenes, render_batch
-from training.stages.scene_pool import load_or_build_pool, pool_indices, pool_path
+from training.stages.scene_pool import PoolSpec, load_or_build_pool, pool_indices, pool_path
 
 
 @pytest.fixture
@@ -26,7 +26,8 @@ def model(keep_threads):
 
 def test_pool_holds_the_encoded_renders_and_is_reused_only_by_the_same_weights(tmp_path, model):
     size = 64
-    pool = load_or_build_pool(tmp_path, model.decoder, model.vision, size, 3, 2, 7, 0)
+    spec, more = PoolSpec(size, 3, 2, 7), PoolSpec(size, 4, 2, 7)
+    pool = load_or_build_pool(tmp_path, model.decoder, model.vision, spec)
     assert len(pool) == 3
     # scenes 0-1 are the first render chunk, scene 2 the second's first
     first = encode_scenes(model.decoder, model.vision, render_batch(size, 2, "unet-pool", 7, 0, 0))
@@ -38,18 +39,18 @@ def test_pool_holds_the_encoded_renders_and_is_reused_only_by_the_same_weights(t
 
     path = pool_path(tmp_path, 0)
     written = path.stat().st_mtime_ns
-    again = load_or_build_pool(tmp_path, model.decoder, model.vision, size, 3, 2, 7, 0)
+    again = load_or_build_pool(tmp_path, model.decoder, model.vision, spec)
     assert path.stat().st_mtime_ns == written  # loaded, not encoded again
     assert torch.equal(again.latents, pool.latents) and torch.equal(again.features, pool.features)
 
     # other encoder weights (or another count) make another pool
     with torch.no_grad():
         model.decoder.vae.encoder.conv_in.weight.add_(0.05)
-    changed = load_or_build_pool(tmp_path, model.decoder, model.vision, size, 3, 2, 7, 0)
+    changed = load_or_build_pool(tmp_path, model.decoder, model.vision, spec)
     assert not torch.equal(changed.latents, pool.latents)
     assert torch.equal(changed.features, pool.features)  # the tower did not change
     assert torch.equal(load_file(str(path))["latents"], changed.latents.cpu())
-    assert len(load_or_build_pool(tmp_path, model.decoder, model.vision, size, 4, 2, 7, 0)) == 4
+    assert len(load_or_build_pool(tmp_path, model.decoder, model.vision, more)) == 4
 
 
 def test_pool_indices_are_each_steps_own_and_within_the_pool():

@@ -31,7 +31,7 @@ from training.stages.decoder import (
     vae_trainable,
 )
 from training.stages.mllm import HostMLLMBatch, MLLMObjective, host_mllm_batch, make_mllm_batch
-from training.stages.scene_pool import ScenePool, load_or_build_pool, pool_indices
+from training.stages.scene_pool import PoolSpec, ScenePool, load_or_build_pool, pool_indices
 from training.stages.vision import VisionObjective, make_vision_batch
 
 
@@ -115,16 +115,9 @@ class _PooledUNetBatches:
     ) -> dict[str, torch.Tensor]:
         run, plan = self.run, self.run.plan
         if self.pool is None:
-            self.pool = load_or_build_pool(
-                run.out,
-                run.model.decoder,
-                run.model.vision,
-                run.config.decoder.image_size,
-                plan.unet_pool,
-                plan.unet.batch_size,
-                plan.seed,
-                rank,
-            )
+            size = run.config.decoder.image_size
+            spec = PoolSpec(size, plan.unet_pool, plan.unet.batch_size, plan.seed, rank)
+            self.pool = load_or_build_pool(run.out, run.model.decoder, run.model.vision, spec)
         latents, features = self.pool.take(index)
         return noised_unet_batch(
             run.model.decoder, latents, features, g, plan.feature_noise, plan.condition_dropout

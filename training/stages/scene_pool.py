@@ -15,6 +15,7 @@ instead of encoding again, and a pool that other weights made is never reused.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -47,13 +48,24 @@ class ScenePool:
         return self.latents[index].float(), self.features[index].float()
 
 
-def pool_fingerprint(
-    decoder: Detokenizer, vision: VisionEncoder, size: int, count: int, seed: int, rank: int
-) -> str:
+@dataclass(frozen=True)
+class PoolSpec:
+    """Which scenes a pool holds: ``count`` training scenes rendered at ``size`` px,
+    ``batch_size`` to a render chunk (chunk ``i`` is ``render_batch``'s step ``i`` of tag
+    ``unet-pool``), for process ``rank``."""
+
+    size: int
+    count: int
+    batch_size: int
+    seed: int
+    rank: int = 0
+
+
+def pool_fingerprint(decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec) -> str:
     vae = decoder.vae
     encoder = [m for m in (vae.encoder, getattr(vae, "quant_conv", None)) if m is not None]
     scale = decoder.config.vae.scaling_factor
-    return checksum(*encoder, vision, extra=f"{scale!r}/{size}/{count}/{seed}/{rank}")
+    return checksum(*encoder, vision, extra=f"{scale!r}/{spec!r}")
 
 
 def pool_indices(count: int, batch_size: int, seed: int, step: int, rank: int) -> torch.Tensor:
@@ -74,20 +86,13 @@ def pool_build_seconds(path: Path) -> tuple[int, float]:
 
 
 @torch.no_grad()
-def build_pool(
-    decoder: Detokenizer,
-    vision: VisionEncoder,
-    size: int,
-    count: int,
-    batch_size: int,
-    seed: int,
-    rank: int,
-) -> ScenePool:
-    """``count`` training scenes rendered at ``size`` px and encoded, ``batch_size`` at a time
-    (their own render stream: tag ``unet-pool``)."""
+def build_pool(decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec) -> ScenePool:
+    """The scenes of ``spec`` rendered and encoded, a render chunk at a time."""
     latents, features = [], []
-    for chunk, start in enumerate(tqdm(range(0, count, batch_size), desc="unet pool")):
-        pixels = render_batch(size, min(batch_size, count - start), "unet-pool", seed, chunk, rank)
+    chunks = range(0, spec.count, spec.batch_size)
+    for chunk, start in enumerate(tqdm(chunks, desc="unet pool")):
+        n = min(spec.batch_size, spec.count - start)
+        pixels = render_batch(spec.size, n, "unet-pool", spec.seed, chunk, spec.rank)
         lat, feat = encode_scenes(decoder, vision, pixels)
         latents.append(lat.half())
         features.append(feat.half())
@@ -96,19 +101,12 @@ def build_pool(
 
 
 def load_or_build_pool(
-    out: Path,
-    decoder: Detokenizer,
-    vision: VisionEncoder,
-    size: int,
-    count: int,
-    batch_size: int,
-    seed: int,
-    rank: int,
+    out: Path, decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec
 ) -> ScenePool:
-    """The run's pool from ``out/unet/pool-RANK.safetensors`` when the same weights and settings
+    """The run's pool from ``out/unet/pool-RANK.safetensors`` when the same weights and spec
     made it; else built now and saved there."""
-    path = pool_path(out, rank)
-    fingerprint = pool_fingerprint(decoder, vision, size, count, seed, rank)
+    path = pool_path(out, spec.rank)
+    fingerprint = pool_fingerprint(decoder, vision, spec)
     device = next(decoder.unet.parameters()).device
     if path.is_file():
         with safe_open(str(path), framework="pt") as f:
@@ -117,14 +115,18 @@ def load_or_build_pool(
             tensors = load_file(str(path), device=str(device))
             return ScenePool(tensors["latents"], tensors["features"])
     tic = time.perf_counter()
-    pool = build_pool(decoder, vision, size, count, batch_size, seed, rank)
+    pool = build_pool(decoder, vision, spec)
     seconds = time.perf_counter() - tic
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_file(
         {"latents": pool.latents.cpu(), "features": pool.features.cpu()},
         str(tmp),
-        metadata={"fingerprint": fingerprint, "scenes": str(count), "seconds": f"{seconds:.3f}"},
+        metadata={
+            "fingerprint": fingerprint,
+            "scenes": str(spec.count),
+            "seconds": f"{seconds:.3f}",
+        },
     )
     tmp.replace(path)
     return pool
