@@ -8,8 +8,9 @@ the steps a CPU session trains; with an accelerator the encode is cheap and the 
 (``unet_pool = 0``: fresh renders every step).
 
 The pool is saved in the run folder with a fingerprint of what made it (the VAE encoder, the
-tower, the latent scale, the render size, the scene seed and count): a resumed run loads it
-instead of encoding again, and a pool that other weights made is never reused.
+tower, the latent scale and the `PoolSpec`: render size, scene count, render chunk, seed and
+process): a resumed run loads it instead of encoding again, and a pool that other weights or
+scenes made is never reused.
 """
 
 from __future__ import annotations
