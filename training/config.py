@@ -29,10 +29,15 @@ class StageConfig:
     log_every: int = 10  # loss log line every this many steps
     #: stage 2/3 only: relative weight of each sample kind (training/data SAMPLE_KINDS)
     task_weights: tuple[tuple[str, float], ...] = ()
+    #: decay of an exponential moving average of the trained weights, which the finished stage
+    #: keeps in place of the last step's (0: none)
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("steps, batch_size and lr must be positive")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), not {self.ema}: 0.999 averages ~1000 steps")
 
 
 STAGES = ("vision", "vae", "unet", "mllm", "sft")

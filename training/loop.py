@@ -9,6 +9,10 @@ waiting for PIL; ``make_batch(step, rank, generator, host)`` does what needs the
 features, latents) on the training device. Both are pure functions of (seed, stage, step, rank),
 so a run resumed from a checkpoint sees exactly the batches it would have seen: resume is exact,
 with or without workers. Checkpoints are ``accelerator.save_state`` folders plus the step reached.
+
+A stage with ``ema`` keeps an exponential moving average of its trained weights (diffusers'
+``EMAModel``, saved in the checkpoint with the rest) and ends with the average in the model: the
+checkpoint's ``model.safetensors`` keeps the last step's own weights.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from diffusers.training_utils import EMAModel
 from torch import nn
 from tqdm import tqdm
 
@@ -102,6 +107,9 @@ def run_stage(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
     model, optimizer, scheduler = accelerator.prepare(objective, optimizer, scheduler)
+    ema = EMAModel(params, decay=cfg.ema) if cfg.ema else None
+    if ema is not None:
+        accelerator.register_for_checkpointing(ema)
     start = 0
     if (ckpt / "step.json").is_file():
         accelerator.load_state(str(ckpt))
@@ -129,6 +137,8 @@ def run_stage(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(params)
         values = {"loss": loss.detach(), **{k: v.detach() for k, v in logs.items()}}
         # mean over processes, ignoring NaN (a value a process's batch did not have)
         means = {
@@ -153,6 +163,8 @@ def run_stage(
             if accelerator.is_main_process:
                 (ckpt / "step.json").write_text(json.dumps({"step": step + 1}))
     bar.close()
+    if end == cfg.steps and ema is not None:
+        ema.copy_to(params)
     if end == cfg.steps and accelerator.is_main_process:
         (stage_dir / "done.json").write_text(json.dumps({"steps": cfg.steps}))
     accelerator.wait_for_everyone()  # after the marker: every process then sees the stage done
