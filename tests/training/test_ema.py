@@ -39,9 +39,9 @@ def _batch(seen: list[torch.Tensor], objective: _Regression):
     return make
 
 
-def test_a_finished_stage_holds_the_moving_average_of_its_weights(tmp_path):
-    decay, steps = 0.3, 6
-    cfg = StageConfig(steps=steps, batch_size=8, lr=0.1, warmup=1, save_every=100, ema=decay)
+def _fit(cfg: StageConfig, out) -> tuple[_Regression, list[torch.Tensor], torch.Tensor]:
+    """Run ``cfg`` on the regression: the objective as the stage left it, the weights each step
+    started from, and the checkpoint's last-step weights."""
     objective, seen = _Regression(), []
     run_stage(
         "fit",
@@ -49,10 +49,17 @@ def test_a_finished_stage_holds_the_moving_average_of_its_weights(tmp_path):
         lambda s, r: None,
         _batch(seen, objective),
         cfg,
-        tmp_path,
+        out,
         Accelerator(cpu=True),
     )
-    last = load_file(str(tmp_path / "fit" / "checkpoint" / "model.safetensors"))["linear.weight"]
+    last = load_file(str(out / "fit" / "checkpoint" / "model.safetensors"))["linear.weight"]
+    return objective, seen, last
+
+
+def test_a_finished_stage_holds_the_moving_average_of_its_weights(tmp_path):
+    decay, steps = 0.3, 6
+    cfg = StageConfig(steps=steps, batch_size=8, lr=0.1, warmup=1, save_every=100, ema=decay)
+    objective, seen, last = _fit(cfg, tmp_path)
     raw = [*seen[1:], last]  # the weights after each step
     # diffusers' EMAModel: the first step copies, then decay min(d, (1 + n) / (10 + n))
     expected = raw[0]
@@ -65,17 +72,7 @@ def test_a_finished_stage_holds_the_moving_average_of_its_weights(tmp_path):
 
 def test_a_stage_without_an_average_ends_on_its_last_step(tmp_path):
     cfg = StageConfig(steps=4, batch_size=8, lr=0.1, warmup=1, save_every=100)
-    objective = _Regression()
-    run_stage(
-        "fit",
-        objective,
-        lambda s, r: None,
-        _batch([], objective),
-        cfg,
-        tmp_path,
-        Accelerator(cpu=True),
-    )
-    last = load_file(str(tmp_path / "fit" / "checkpoint" / "model.safetensors"))["linear.weight"]
+    objective, _, last = _fit(cfg, tmp_path)
     assert torch.equal(objective.linear.weight.detach(), last)
 
 
