@@ -333,10 +333,16 @@ def wegen_tiny() -> WeGenConfig:
             # long before it learns *where*: the spatial grid gives it the layout directly
             spatial_context=True,
         ),
-        # 16 latent channels (SDXL: 4; with 4 the patterns were lost). Even so, this small VAE
-        # reads back only half the patterns and caps every image metric (training.checks.decoder
-        # --ceilings, training.checks.vae_fit); training.fit_vae trains the candidates after it
-        vae=VAEConfig(block_out_channels=(32, 64, 64, 64), layers_per_block=1, latent_channels=16),
+        # 4x downsampling to 32x32 latents of 16 channels (SDXL: 8x, 4 channels): at 128 px an
+        # 8x VAE lost shape and pattern and capped every image metric (training.checks.decoder
+        # --ceilings; the sweep in training/weights/vae-4x16-w64). No mid-block attention, so
+        # it is fully convolutional and trains on small crops
+        vae=VAEConfig(
+            block_out_channels=(32, 64, 64),
+            layers_per_block=1,
+            latent_channels=16,
+            mid_block_attention=False,
+        ),
         decoder=DecoderConfig(image_size=128, default_steps=20, default_guidance=3.0),
         # v-prediction (SDXL: epsilon): a small, briefly trained UNet places objects better
         # from high noise when its target stays informative there

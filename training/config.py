@@ -200,9 +200,9 @@ def gpu() -> TrainingPlan:
 
 def gpu_decoder() -> TrainingPlan:
     """Stage 1 again on one GPU, from a trained model's de-tokenizer (``warm_start --done
-    vision,mllm,sft``): the VAE continued on whole images for far longer than the bundled one
-    (1400 steps of 32), then the UNet on the new VAE's latents. The bundled VAE caps every image
-    metric (``checks.decoder --ceilings``); the LLM writes vision features, so it is kept. Step
+    vision,mllm,sft``): the VAE continued on whole images, then the UNet on its latents (the 8x
+    VAE bundled until 2026-12-01, 1400 steps of 32, capped every image metric: ``checks.decoder
+    --ceilings``); the LLM writes vision features, so it is kept. Step
     counts are the ratios ``--minutes`` keeps (an H100 ran 36 ms a VAE step, 74 ms a UNet step)."""
     return replace(
         gpu(),

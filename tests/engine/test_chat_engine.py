@@ -39,7 +39,7 @@ IMAGE_TASKS = [
 
 
 @pytest.mark.parametrize(("task", "roles"), IMAGE_TASKS)
-def test_image_tasks_produce_one_image_and_report_progress(engine, task, roles):
+def test_image_tasks_produce_one_image_and_report_progress(engine, model, task, roles):
     parts = [api.ImagePart(photo(i), r, f"in{i}.png") for i, r in enumerate(roles)]
     events = run(
         engine, api.Request(api.Turn.user("a red circle", *parts), settings=settings(), task=task)
@@ -52,7 +52,8 @@ def test_image_tasks_produce_one_image_and_report_progress(engine, task, roles):
     assert done.metadata["task"] == task.value and done.metadata["settings"]["seed"] == 1
     assert [a["role"] for a in done.metadata["attachments"]] == [r.value for r in roles]
     previews = [e.preview for e in events if isinstance(e, api.DenoiseStep)]
-    assert all(p is not None and p.size == (16, 16) for p in previews)
+    side = model.config.decoder.image_size // model.config.vae.downsample  # a latent-sized preview
+    assert all(p is not None and p.size == (side, side) for p in previews)
     assert events[-1].reply.images[0].image is done.image
     # every phase of an image turn took time, the phases are disjoint and add up to the total
     spent = events[-1].timings
@@ -121,8 +122,8 @@ def test_cancel_is_reported_once_and_nothing_is_made(engine):
         (api.Request(api.Turn.user("")), "the message is empty"),
         (api.Request(api.Turn.user("make it red"), task=api.Task.EDIT), "no image to work on"),
         (
-            api.Request(api.Turn.user("x"), settings=api.GenerationSettings(size=100)),
-            "multiple of 8",
+            api.Request(api.Turn.user("x"), settings=api.GenerationSettings(size=130)),
+            "multiple of 4",
         ),
         (api.Request(api.Turn.user("x"), settings=api.GenerationSettings(top_p=0)), "top_p"),
         (api.Request(api.Turn.user("word " * 2000)), "too long for this model"),

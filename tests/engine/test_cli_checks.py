@@ -50,7 +50,7 @@ def _generate(model: Path, out: Path | str, *extra: str) -> list[str]:
         (["--temperature", "nan"], "temperature must be a number from 0 to 5"),
         (["--temperature", "inf"], "temperature must be a number from 0 to 5"),
         (["--denoise-strength", "nan"], "redraw (denoise) strength"),
-        (["--size", "100"], "use a multiple of 8 between 64 and 256"),
+        (["--size", "130"], "use a multiple of 4 between 32 and 256"),  # the tiny VAE: 4x
     ],
 )
 def test_bad_settings_are_refused_before_the_model_loads(

@@ -79,7 +79,8 @@ def test_step_callback_previews_and_cancel(model, features):
             previews=True,
             cancel=flag.is_set,
         )
-    assert steps == [(1, 6, (1, 3, 16, 16)), (2, 6, (1, 3, 16, 16))]
+    side = model.config.decoder.image_size // model.config.vae.downsample  # a preview per latent
+    assert steps == [(1, 6, (1, 3, side, side)), (2, 6, (1, 3, side, side))]
 
 
 def test_preview_is_a_least_squares_fit_of_flat_colours(model):
@@ -87,13 +88,17 @@ def test_preview_is_a_least_squares_fit_of_flat_colours(model):
     dec._preview_map = None
     colour = torch.tensor([0.9, 0.2, 0.1]).view(1, 3, 1, 1).expand(1, 3, 64, 64)
     preview = dec.preview(dec.encode_pixels(colour))
-    assert preview.shape == (1, 3, 8, 8) and 0 <= preview.min() <= preview.max() <= 1
+    side = 64 // model.config.vae.downsample
+    assert preview.shape == (1, 3, side, side) and 0 <= preview.min() <= preview.max() <= 1
     assert dec._preview_map.shape == (model.config.vae.latent_channels + 1, 3)
 
 
 def test_bad_sizes_are_refused(model, features):
-    with pytest.raises(ValueError, match="multiple of 8"):
-        model.decoder.sample(features[:1], seeds=[0], steps=1, guidance=1.0, size=100)
+    down = model.config.vae.downsample
+    with pytest.raises(ValueError, match=f"multiple of {down}"):
+        model.decoder.sample(features[:1], seeds=[0], steps=1, guidance=1.0, size=128 + down // 2)
+    with pytest.raises(ValueError, match=f"at least {down * 8}"):
+        model.decoder.sample(features[:1], seeds=[0], steps=1, guidance=1.0, size=down * 4)
     with pytest.raises(ValueError, match="one seed per image"):
         model.decoder.sample(features, seeds=[0], steps=1, guidance=1.0)
 

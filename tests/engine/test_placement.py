@@ -148,7 +148,7 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="context"):
         plan(wegen_tiny(), context=10**6)
     with pytest.raises(ValueError, match="multiple"):
-        plan(wegen_tiny(), image_size=100)
+        plan(wegen_tiny(), image_size=130)
 
 
 def test_cli_prints_the_plan_and_the_choice(capsys):
