@@ -335,8 +335,8 @@ def wegen_tiny() -> WeGenConfig:
         ),
         # 4x downsampling to 32x32 latents of 16 channels (SDXL: 8x, 4 channels): at 128 px an
         # 8x VAE lost shape and pattern and capped every image metric (training.checks.decoder
-        # --ceilings; the sweep in training/weights/vae-4x16-w64). No mid-block attention, so
-        # it is fully convolutional and trains on small crops
+        # --ceilings; the sweep in training/weights/vae-4x16-w64). No mid-block attention: fully
+        # convolutional, it draws any size and costs little more than its convolutions
         vae=VAEConfig(
             block_out_channels=(32, 64, 64),
             layers_per_block=1,
