@@ -345,8 +345,10 @@ def wegen_tiny() -> WeGenConfig:
         ),
         decoder=DecoderConfig(image_size=128, default_steps=20, default_guidance=3.0),
         # v-prediction (SDXL: epsilon): a small, briefly trained UNet places objects better
-        # from high noise when its target stays informative there
-        scheduler=SchedulerConfig(prediction_type="v_prediction"),
+        # from high noise when its target stays informative there. "trailing" steps (SDXL:
+        # "leading") start sampling at t = 999, not 951, the noise level the UNet learnt to
+        # start from (training/NOTES.md: paired end to end, edits kept more, nothing worse)
+        scheduler=SchedulerConfig(prediction_type="v_prediction", timestep_spacing="trailing"),
     )
 
 
