@@ -52,7 +52,7 @@ def test_image_tasks_produce_one_image_and_report_progress(engine, model, task, 
     assert done.metadata["task"] == task.value and done.metadata["settings"]["seed"] == 1
     assert [a["role"] for a in done.metadata["attachments"]] == [r.value for r in roles]
     previews = [e.preview for e in events if isinstance(e, api.DenoiseStep)]
-    side = model.config.decoder.image_size // model.config.vae.downsample  # a latent-sized preview
+    side = model.config.latent_size  # a preview per latent position
     assert all(p is not None and p.size == (side, side) for p in previews)
     assert events[-1].reply.images[0].image is done.image
     # every phase of an image turn took time, the phases are disjoint and add up to the total

@@ -79,7 +79,7 @@ def test_step_callback_previews_and_cancel(model, features):
             previews=True,
             cancel=flag.is_set,
         )
-    side = model.config.decoder.image_size // model.config.vae.downsample  # a preview per latent
+    side = model.config.latent_size  # a preview per latent position
     assert steps == [(1, 6, (1, 3, side, side)), (2, 6, (1, 3, side, side))]
 
 
