@@ -95,7 +95,10 @@ class TrainingPlan:
     # stage 1b: encode this many scenes once and draw every batch from them (0: fresh renders
     # every step). On 2 CPU cores the encode is about half of a step (training/stages/scene_pool.py)
     unet_pool: int = 0
-    vae_crop: float = 0.5  # VAE trained on random crops of this fraction of the image side
+    # VAE trained on random crops of this fraction of the image side (1: whole renders). Its
+    # GroupNorm layers normalise by each image's own statistics, so a VAE trained on crops comes
+    # back far worse on whole images (training/NOTES.md, gate 1)
+    vae_crop: float = 1.0
     # train only the VAE's decoder: its encoder, so the UNet's latent space, stays as it is
     vae_decoder_only: bool = False
     # weight of the VAE's image-gradient L1 (0: pixel losses only, as the bundled VAE was made)
@@ -158,9 +161,7 @@ class TrainingPlan:
 def cpu_2h() -> TrainingPlan:
     """The bundled wegen-tiny's design in one short run: about two hours on 2 CPU cores (timed
     with the 8x VAE; the 4x one's UNet steps, on 32x32 latents, cost more). The VAE trains on
-    whole renders, 4 a step (the pixels of 16 crops of 64 px): its GroupNorm layers normalise by
-    each image's own statistics, so one trained on crops comes back far worse on whole images
-    (training/NOTES.md, gate 1)."""
+    whole renders, 4 a step (the pixels of the 16 crops of 64 px it once took)."""
     return TrainingPlan(
         name="cpu_2h",
         vision=StageConfig(steps=400, batch_size=16, lr=1e-3),
@@ -168,7 +169,6 @@ def cpu_2h() -> TrainingPlan:
         unet=StageConfig(steps=3000, batch_size=16, lr=5e-4),
         mllm=StageConfig(steps=2000, batch_size=16, lr=1e-3, task_weights=MLLM_WEIGHTS),
         sft=StageConfig(steps=200, batch_size=16, lr=3e-4, task_weights=SFT_WEIGHTS),
-        vae_crop=1.0,
     )
 
 
@@ -199,7 +199,6 @@ def gpu() -> TrainingPlan:
             save_every=500,
             task_weights=SFT_WEIGHTS,
         ),
-        vae_crop=1.0,
     )
 
 
@@ -241,7 +240,6 @@ def continue_llm() -> TrainingPlan:
         seed=16,
         self_feed=0.75,
         self_feed_passes=4,
-        vae_crop=1.0,
     )
 
 
