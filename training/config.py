@@ -53,6 +53,7 @@ MLLM_WEIGHTS = (
     ("restore", 0.8),
     ("style", 0.8),
     ("psr", 1.0),
+    ("brief", 2.0),
 )
 SFT_WEIGHTS = (
     ("t2i", 1.0),
@@ -65,6 +66,7 @@ SFT_WEIGHTS = (
     ("restore", 1.0),
     ("style", 1.0),
     ("psr", 0.7),
+    ("brief", 1.0),
 )
 
 
@@ -237,7 +239,7 @@ def continue_llm() -> TrainingPlan:
             save_every=50,
             task_weights=(("t2i", 1.5), *((k, w) for k, w in SFT_WEIGHTS if k != "t2i")),
         ),
-        seed=16,
+        seed=20,
         self_feed=0.75,
         self_feed_passes=4,
     )

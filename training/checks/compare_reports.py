@@ -62,7 +62,8 @@ def _pairs(a: Report, b: Report, metric: str) -> list[Pair]:
 
 
 def compare(a: Report, b: Report) -> list[Difference]:
-    """One `Difference` per metric both reports scored on at least one common sample."""
+    """One `Difference` per metric both reports scored on at least one common sample (a metric
+    newer than a report is read from the report's items, as its statistic reads them)."""
     if (a.split, a.seed) != (b.split, b.seed):
         raise ValueError(
             f"the reports evaluated different samples (A: {a.split} split, seed {a.seed}; "
@@ -70,7 +71,7 @@ def compare(a: Report, b: Report) -> list[Difference]:
             "and --seed"
         )
     out = []
-    for metric in (m for m in a.metrics if m in b.metrics):
+    for metric in METRICS:
         pairs = _pairs(a, b, metric)
         if not pairs:
             continue

@@ -47,6 +47,7 @@ SAMPLE_KINDS: tuple[str, ...] = (
     "restore",
     "style",
     "psr",
+    "brief",
 )
 
 
@@ -105,7 +106,8 @@ class Sample:
     turns: tuple[TemplateTurn, ...]
     specs: tuple[ImageSpec, ...]
     targets: tuple[bool, ...]
-    #: PSR only: the brief request and several detailed rewrites consistent with it.
+    #: PSR: the brief request and several detailed rewrites consistent with it; ``brief``
+    #: kind: the brief request (drawn as its plain scene, tasks.plain_scene)
     brief: Brief | None = None
     rewrites: tuple[Rewrite, ...] = ()
     #: one per user turn, in order: each turn's text is its ask's ``text`` (required; the default

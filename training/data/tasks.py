@@ -24,6 +24,8 @@ style      content image + style reference (another scene) -> the content in tha
 psr        PSR instruction with a brief prompt -> a detailed rewrite (sometimes -> image);
            ``Sample.rewrites`` holds several rewrites consistent with the brief, each naming
            what the brief names in the brief's own words
+brief      a brief prompt, PSR off ("a red circle", as people first type) -> the image of its
+           plain scene (`plain_scene`): what it names, the plainest choice for the rest
 =========  ==========================================================================
 
 A sample is checked against its split (splits.py) and re-drawn until it passes: in ``train``
@@ -45,7 +47,7 @@ from training.data.captions import Brief, brief_of, brief_text, brief_words, det
 from training.data.conditions import CONDITIONS
 from training.data.degrade import sample_degradations
 from training.data.edits import EDIT_KINDS, sample_change, sample_dynamics
-from training.data.phrasings import drawing_request, typed_question
+from training.data.phrasings import drawing_request, phrase_request, typed_question
 from training.data.samples import SAMPLE_KINDS, Ask, ImageSpec, Rewrite, Sample
 from training.data.splits import (
     HELDOUT_SHAPE_COLOUR,
@@ -82,6 +84,28 @@ IT_PROB = 0.7
 BRIEF_DESCRIBE = ("What is in the image?", "Describe the image briefly.")
 PSR_REWRITES = 4
 MAX_ATTEMPTS = 200
+#: where a brief's objects go, by how many it names, in the order it names them: it says
+#: nothing of places, so it is drawn in the plainest layout (`plain_scene`)
+PLAIN_LAYOUT: dict[int, tuple[str, ...]] = {
+    1: ("centre",),
+    2: ("left", "right"),
+    3: ("left", "centre", "right"),
+    4: ("top left", "top right", "bottom left", "bottom right"),
+}
+#: the colour of an object a brief names without one: the first of these that names no
+#: held-out pair with its shape and no other object of the scene
+PLAIN_COLOURS: tuple[str, ...] = (
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "orange",
+    "purple",
+    "teal",
+    "pink",
+)
+#: share of brief requests typed with the task on automatic (the app's default)
+BRIEF_AUTO_PROB = 0.5
 
 
 class _Chat:
@@ -349,6 +373,41 @@ def rewrite_scene(brief: Brief, rng: random.Random, split: Split) -> Scene:
     raise RuntimeError(f"no scene fits {brief}")
 
 
+def plain_scene(brief: Brief) -> Scene:
+    """The one scene a brief is drawn as with PSR off: what it names, and for everything it
+    leaves open the plainest choice (large, plain, unjittered, laid out by `PLAIN_LAYOUT`, a
+    `PLAIN_COLOURS` colour, on white, flat).
+
+    One scene, not a random one: the LLM regresses the 64 features, and trained on random
+    completions of "a red circle" it writes their average, which the de-tokenizer draws as an
+    empty canvas (wegen-tiny before the ``brief`` kind, every time). Variety is what PSR is for.
+    """
+    taken = {(colour, shape) for shape, colour in brief.objects if colour is not None}
+    objects: list[ObjectSpec] = []
+    for (shape, named), position in zip(
+        brief.objects, PLAIN_LAYOUT[len(brief.objects)], strict=True
+    ):
+        colour = named or next(
+            c for c in PLAIN_COLOURS if not is_heldout_key(c, shape) and (c, shape) not in taken
+        )
+        taken.add((colour, shape))
+        objects.append(ObjectSpec(shape, colour, "large", position))
+    return Scene(tuple(objects), brief.background or "white", brief.style or "flat")
+
+
+def plan_brief(rng: random.Random, split: Split) -> Sample:
+    """A brief typed as people type a first request (with the Generate task, or on automatic
+    inside a request form), PSR off, and the image of its `plain_scene`."""
+    brief = brief_of(sample_scene(rng, split), rng)
+    text = brief_text(brief, rng, brief_words(brief, rng))
+    if rng.random() < BRIEF_AUTO_PROB:
+        ask = Ask(Task.AUTO, phrase_request(text, rng, "train").text)
+    else:
+        ask = Ask(Task.GENERATE, text)
+    chat = _Chat().user(ask).assistant(ImageRole.IMAGE)
+    return chat.sample("brief", split, (ImageSpec(plain_scene(brief)),), (True,), brief=brief)
+
+
 def plan_psr(rng: random.Random, split: Split) -> Sample:
     """A brief, and rewrites of it that add what it leaves open: each names what the brief
     names in the brief's own words (`brief_words`), never a synonym ("disc" stays "disc")."""
@@ -378,6 +437,7 @@ PLANNERS: dict[str, Callable[[random.Random, Split], Sample]] = {
     "restore": plan_restore,
     "style": plan_style,
     "psr": plan_psr,
+    "brief": plan_brief,
 }
 assert tuple(PLANNERS) == SAMPLE_KINDS
 

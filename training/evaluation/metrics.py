@@ -42,6 +42,9 @@ per-prompt scores, `PSR_STATISTICS`):
   captions.Brief.consistent) - (the same share with PSR on). ``psr_attributes_kept``: the share
   of what the brief names (each object's shape and colour, the background, the style) that the
   rewrite still names (scores.rewrite_keeps): a rewrite may add, never drop or change.
+  ``brief_drawn``: the share of the PSR-off images that satisfy the brief (the first term of
+  ``psr_fidelity_drop``): a brief typed as people first type one ("a red circle"), drawn as
+  asked. Without it the fidelity drop can pass with nothing drawn (both shares 0).
 
 (`vqa_kind` and `normalise_answer` live in training/evaluation/scores.py with the scorers.)
 """
@@ -120,6 +123,10 @@ METRICS: dict[str, MetricSpec] = {
     "psr_attributes_kept": MetricSpec(
         0.95, ">=", "what the brief names, the rewrite still names", has_ceiling=False
     ),
+    # t2i_pair's target: briefs name one to four objects, but fewer attributes
+    "brief_drawn": MetricSpec(
+        0.75, ">=", "PSR off: the image shows what the brief names", has_ceiling=False
+    ),
 }
 
 
@@ -139,16 +146,21 @@ def _psr_fidelity_drop(prompts: Sequence[dict[str, float]]) -> float:
     )
 
 
-#: the PSR metrics, each a statistic of the per-prompt scores (not a mean of per-prompt values)
 def _psr_attributes_kept(prompts: Sequence[dict[str, float]]) -> float:
     # items of reports written before this metric existed have no "kept"
     return mean([p["kept"] for p in prompts if "kept" in p])
 
 
+def _brief_drawn(prompts: Sequence[dict[str, float]]) -> float:
+    return mean([p["consistent_off"] for p in prompts])
+
+
+#: the PSR metrics, each a statistic of the per-prompt scores (not a mean of per-prompt values)
 PSR_STATISTICS: dict[str, Callable[[Sequence[dict[str, float]]], float]] = {
     "psr_diversity_ratio": _psr_diversity_ratio,
     "psr_fidelity_drop": _psr_fidelity_drop,
     "psr_attributes_kept": _psr_attributes_kept,
+    "brief_drawn": _brief_drawn,
 }
 
 

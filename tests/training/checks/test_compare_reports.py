@@ -70,6 +70,16 @@ def test_psr_metrics_are_compared_through_their_statistic_and_direction():
     assert (drop.a, drop.b) == pytest.approx((0.0, 0.3)) and drop.verdict == "B worse"
 
 
+def test_a_metric_newer_than_a_report_is_read_from_its_items():
+    prompts = [psr(0.2, 0.5)] * 12
+    old = report([1.0], psr=prompts)
+    del old.metrics["brief_drawn"]  # written before the metric existed
+    new = report([1.0], psr=[psr(0.2, 0.5) | {"consistent_off": 1.0}] * 12)
+    found = {d.metric: d for d in compare(old, new)}
+    assert (found["brief_drawn"].a, found["brief_drawn"].b) == (0.5, 1.0)
+    assert found["brief_drawn"].verdict == "B better"
+
+
 def test_reports_of_different_samples_are_refused():
     with pytest.raises(ValueError, match="same --split and --seed"):
         compare(report([1.0]), report([1.0], seed=1))

@@ -16,14 +16,16 @@ from training.data.phrasings import parse
 from training.data.samples import SAMPLE_KINDS, Sample
 from training.data.scoring import preservation
 from training.data.tasks import (
+    PLAIN_LAYOUT,
     evaluated_scenes,
     make_sample,
     names_heldout_pair,
+    plain_scene,
     plan_sample,
     sample_stream,
 )
 from training.data.world import ObjectSpec, Scene
-from training.evaluation.scores import rewrite_keeps
+from training.evaluation.scores import brief_consistent, rewrite_keeps
 
 
 @pytest.mark.parametrize("kind", SAMPLE_KINDS)
@@ -200,3 +202,44 @@ def test_psr_rewrites_repeat_the_briefs_own_words(split: str) -> None:
     # the check tells a synonym from the brief's word
     assert _word_for(cap.SHAPE_WORDS["circle"], "a red disc") == "disc"
     assert _word_for(cap.STYLE_WORDS["pixel"], "pixel art style") == "pixel art"
+
+
+@pytest.mark.parametrize("split", splits.SPLITS)
+def test_a_brief_is_drawn_as_its_one_plain_scene(split: str) -> None:
+    """A brief with PSR off ("a red circle") asks for its plain scene: what it names, the rest
+    the plainest choice, the same scene whenever the brief is the same (a regressor trained on
+    random completions draws their average: an empty canvas)."""
+    tasks = set()
+    for seed in range(40):
+        sample = make_sample("brief", seed, split, size=128)
+        brief, ask, (target,) = sample.brief, sample.asks[-1], sample.target_scenes
+        assert not ask.psr and ask.task in (Task.GENERATE, Task.AUTO)
+        tasks.add(ask.task)
+        assert target == plain_scene(brief) and brief.consistent(target)
+        layout = PLAIN_LAYOUT[len(brief.objects)]
+        assert [o.position for o in target.objects] == list(layout)  # in the order named
+        assert all(
+            (o.size, o.pattern, o.jitter) == ("large", "plain", (0, 0)) for o in target.objects
+        )
+        assert target.background == (brief.background or "white")
+        assert target.style == (brief.style or "flat")
+        for (shape, colour), obj in zip(brief.objects, target.objects, strict=True):
+            assert any(w in ask.raw.lower() for w in cap.SHAPE_WORDS[shape])  # as typed
+            if colour is None:  # an open colour never makes a held-out pair
+                assert not splits.is_heldout_key(obj.colour, shape)
+        if target.style != "pixel":  # the judge misreads some pixel-style objects
+            assert brief_consistent(brief, sample.images[-1])
+    assert tasks == {Task.GENERATE, Task.AUTO}
+
+
+def test_plain_scenes_fill_open_colours_without_clashes() -> None:
+    red_circle = plain_scene(cap.Brief((("circle", "red"),)))
+    assert red_circle == Scene((ObjectSpec("circle", "red", "large", "centre"),), "white", "flat")
+    # an open colour takes the first free one: not the named red, not a held-out pair
+    pair = plain_scene(cap.Brief((("circle", None), ("circle", "red"))))
+    assert [(o.colour, o.position) for o in pair.objects] == [("blue", "left"), ("red", "right")]
+    (triangle,) = plain_scene(cap.Brief((("triangle", None),), "cream", "soft")).objects
+    assert triangle.colour == "red" and not splits.is_heldout_key("blue", "circle")
+    assert splits.is_heldout_key("blue", "triangle")  # which "blue" would have been
+    three = plain_scene(cap.Brief((("triangle", None), ("triangle", None), ("star", "red"))))
+    assert [o.colour for o in three.objects] == ["red", "green", "red"]

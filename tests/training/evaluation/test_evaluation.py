@@ -30,6 +30,7 @@ FRACTIONS = set(ev.METRICS) - {
     "psr_diversity_ratio",
     "psr_fidelity_drop",
     "psr_attributes_kept",  # a share, but a PSR statistic: no judge ceiling
+    "brief_drawn",  # the same
     "t2i_phrasing_gap",  # a difference of two shares, in [-1, 1]
 }
 
@@ -75,6 +76,7 @@ def test_cli_evaluates_a_random_model_on_heldout_samples(tmp_path, capsys, keep_
     assert report.metrics["psr_diversity_ratio"].value >= 0
     assert -1 <= report.metrics["psr_fidelity_drop"].value <= 1
     assert 0 <= report.metrics["psr_attributes_kept"].value <= 1
+    assert 0 <= report.metrics["brief_drawn"].value <= 1
     gap = report.metrics["t2i_phrasing_gap"].value
     phrasing, single = report.metrics["t2i_phrasing"].value, report.metrics["t2i_single"].value
     assert gap == single - phrasing
@@ -113,6 +115,7 @@ def test_failed_requests_are_misses_and_reported():
         "restoration_psnr_gain_db",
         "psr_diversity_ratio",
         "psr_attributes_kept",
+        "brief_drawn",
         "t2i_phrasing_gap",
     }:
         assert report.metrics[name].value == 0.0
@@ -431,6 +434,8 @@ def test_psr_scorer():
     assert scores["consistent_on"] == scores["consistent_off"] == 1.0
     failed = ev.psr_scores(s.brief, [None, None], [renders[0], None])
     assert failed["consistent_on"] == 0.0 and failed["consistent_off"] == 0.5
+    # brief_drawn: the share of PSR-off images that show the brief, over prompts
+    assert ev.PSR_STATISTICS["brief_drawn"]([scores, failed]) == 0.75
 
 
 def test_model_card_shows_each_metric_with_its_interval(tmp_path):
