@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: what a new user types first (a brief, drawn as a plain scene), then an edit of it
 REQUESTS = (
-    "a large red circle at the top left and a small blue square at the bottom right",
-    "make the circle green, keep the rest",
+    "a green triangle and a red circle",
+    "make the circle blue, keep the rest",
 )
 
 
