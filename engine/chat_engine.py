@@ -3,7 +3,8 @@
 One chat turn, as numbered steps:
 1. check the request and resolve settings against the model's defaults;
 2. encode every image of the conversation with the vision tower (cached by pixel fingerprint);
-3. PSR, if asked: sample a detailed rewrite of a brief request and generate from it;
+3. PSR, if asked: sample a detailed rewrite of a brief request that keeps its words (engine/psr.py)
+   and generate from it;
 4. render the conversation, apply the context policy (engine/prompt.py), run the token loop;
 5. decode each generated image with the de-tokenizer, with step previews;
 6. report the reply and the timings.
@@ -34,6 +35,7 @@ from engine.model import WeGenModel
 from engine.official import is_official_folder, load_official
 from engine.onnx_folder import is_onnx_folder
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
+from engine.psr import PSR_TRIES, best_rewrite, try_seed
 from engine.runtime import (
     Offloader,
     Runtime,
@@ -407,8 +409,14 @@ class WeGenEngine:
         return feats
 
     def _rewrite(
-        self, text: str, s: api.GenerationSettings, seed: int, stop: Callable[[], bool]
+        self,
+        text: str,
+        s: api.GenerationSettings,
+        seed: int,
+        stop: Callable[[], bool],
+        tries: int = PSR_TRIES,
     ) -> str:
+        """A sampled rewrite of ``text`` that keeps its words (`engine.psr.best_rewrite`)."""
         assert self.model is not None and self.tokenizer is not None
         turn = TemplateTurn(Role.USER, (PSR_INSTRUCTION.format(text=text.strip()),))
         encoded = encode_conversation(
@@ -423,17 +431,22 @@ class WeGenEngine:
             max_new_tokens=s.max_new_tokens,
             wants_image=False,
         )
-        (reply,) = generate(
-            self.model,
-            self.tokenizer,
-            [Prompt(encoded.ids, encoded.image_mask, None)],
-            opts,
-            [seed],
-            None,
-            stop,
-            **self._loop(),
-        )
-        return self.tokenizer.decode(reply.text_ids()).strip() or text
+        tok = self.tokenizer
+
+        def sample(t: int) -> str:
+            (reply,) = generate(
+                self.model,
+                tok,
+                [Prompt(encoded.ids, encoded.image_mask, None)],
+                opts,
+                [try_seed(seed, t)],
+                None,
+                stop,
+                **self._loop(),
+            )
+            return tok.decode(reply.text_ids()).strip() or text
+
+        return best_rewrite(text, sample, tries)
 
     def _metadata(
         self,
