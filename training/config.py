@@ -97,6 +97,9 @@ class TrainingPlan:
     # stage 1b: encode this many scenes once and draw every batch from them (0: fresh renders
     # every step). On 2 CPU cores the encode is about half of a step (training/stages/scene_pool.py)
     unet_pool: int = 0
+    # stage 1b: the share of the pool's scenes whose condition is what the LLM writes for a
+    # training request of them, not what the tower reads (training/stages/written_scenes.py)
+    unet_written: float = 0.0
     # VAE trained on random crops of this fraction of the image side (1: whole renders). Its
     # GroupNorm layers normalise by each image's own statistics, so a VAE trained on crops comes
     # back far worse on whole images (training/NOTES.md, gate 1)
@@ -116,6 +119,10 @@ class TrainingPlan:
             raise ValueError(f"lm_length_power must be from 0 to 1, got {self.lm_length_power}")
         if self.unet_pool < 0:
             raise ValueError(f"unet_pool is a number of scenes (0: off), got {self.unet_pool}")
+        if not 0.0 <= self.unet_written <= 1.0:
+            raise ValueError(f"unet_written is a share (0 to 1), got {self.unet_written}")
+        if self.unet_written and not self.unet_pool:
+            raise ValueError("unet_written needs a scene pool: set unet_pool to a number of scenes")
 
     def stage(self, name: str) -> StageConfig:
         if name not in STAGES:

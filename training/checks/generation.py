@@ -33,9 +33,7 @@ from collections.abc import Sequence
 
 import torch
 
-from engine.generate import LoopOptions, Prompt, generate
 from engine.model import WeGenModel
-from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
 from engine.tokenizer import WeGenTokenizer
 from training.checks.decoder import load_with_tokenizer
 from training.checks.vision import encode_scenes, fit_probes, probe_accuracy, probe_rows
@@ -44,45 +42,7 @@ from training.data.splits import SPLITS, Split, sample_scene
 from training.evaluation.capabilities import CAPABILITIES, heldout_samples
 from training.stages.mllm import MLLMObjective, collate, encode_sample
 from training.stages.vision import cell_features, pixels_of
-
-#: text a reply may hold besides its image (the loop must open one)
-MAX_TEXT = 32
-
-
-@torch.no_grad()
-def generated_features(
-    model: WeGenModel,
-    tok: WeGenTokenizer,
-    samples: Sequence[Sample],
-    seeds: Sequence[int],
-    *,
-    embedding_cfg: float = 1.0,
-    batch: int = 16,
-) -> torch.Tensor:
-    """(N, 64, F): the first image the engine's token loop writes (greedy text) for each text-only
-    request, the sample's conversation up to its last turn."""
-    opts = LoopOptions(
-        max_new_tokens=MAX_TEXT,
-        embedding_cfg=embedding_cfg,
-        wants_image=True,
-        alignment=model.config.decoder.feature_alignment,
-    )
-    out = []
-    for i in range(0, len(samples), batch):
-        prompts = []
-        for sample in samples[i : i + batch]:
-            encoded = encode_conversation(
-                tok,
-                list(sample.turns[:-1]),
-                max_tokens=model.config.llm.max_positions,
-                reserve=MAX_TEXT + TOKENS_PER_IMAGE + 1,
-            )
-            if encoded.image_indices:
-                raise ValueError("generated_features takes text-only requests")
-            prompts.append(Prompt(encoded.ids, encoded.image_mask, None))
-        replies = generate(model, tok, prompts, opts, list(seeds[i : i + batch]))
-        out += [reply.images[0].float().cpu() for reply in replies]
-    return torch.stack(out)
+from training.stages.written_scenes import written_features
 
 
 @torch.no_grad()
@@ -144,7 +104,7 @@ def check_generation(
         raise ValueError("check_generation needs n >= 1 and n_fit >= 10")
     samples = t2i_samples(n, seed, split, model.config.vision.image_size)
     seeds = range(seed, seed + len(samples))
-    gen = generated_features(model, tok, samples, seeds, embedding_cfg=embedding_cfg)
+    gen = written_features(model, tok, samples, seeds, embedding_cfg=embedding_cfg)
     true = true_features(model, samples)
     result: dict = {
         "n": len(samples),

@@ -33,6 +33,7 @@ from training.stages.decoder import (
 from training.stages.mllm import HostMLLMBatch, MLLMObjective, host_mllm_batch, make_mllm_batch
 from training.stages.scene_pool import PoolSpec, ScenePool, load_or_build_pool, pool_indices
 from training.stages.vision import VisionObjective, make_vision_batch
+from training.stages.written_scenes import Writer, image_kinds
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,10 @@ def _unet_batch(
 
 
 class _PooledUNetBatches:
-    """Stage 1b's batches drawn from a `ScenePool` (``plan.unet_pool`` scenes): the pool is
-    loaded or built at the stage's first step, so a finished stage never encodes it."""
+    """Stage 1b's batches drawn from a `ScenePool` (``plan.unet_pool`` scenes, the
+    ``plan.unet_written`` share of them written by the LLM for requests of the image tasks in
+    stage 2's mix): the pool is loaded or built at the stage's first step, so a finished
+    stage never encodes it."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -116,8 +119,15 @@ class _PooledUNetBatches:
         run, plan = self.run, self.run.plan
         if self.pool is None:
             size = run.config.decoder.image_size
-            spec = PoolSpec(size, plan.unet_pool, plan.unet.batch_size, plan.seed, rank)
-            self.pool = load_or_build_pool(run.out, run.model.decoder, run.model.vision, spec)
+            written = round(plan.unet_pool * plan.unet_written)
+            spec = PoolSpec(size, plan.unet_pool, plan.unet.batch_size, plan.seed, rank, written)
+            writer = None
+            if written:
+                weights = image_kinds(plan.mllm.task_weights or plan.sft.task_weights)
+                writer = Writer(run.model, run.tokenizer, weights)
+            self.pool = load_or_build_pool(
+                run.out, run.model.decoder, run.model.vision, spec, writer
+            )
         latents, features = self.pool.take(index)
         return noised_unet_batch(
             run.model.decoder, latents, features, g, plan.feature_noise, plan.condition_dropout

@@ -9,8 +9,12 @@ the steps a CPU session trains; with an accelerator the encode is cheap and the 
 
 The pool is saved in the run folder with a fingerprint of what made it (the VAE encoder, the
 tower, the latent scale and the `PoolSpec`: render size, scene count, render chunk, seed and
-process): a resumed run loads it instead of encoding again, and a pool that other weights or
-scenes made is never reused.
+process, and with written scenes the LLM and the requests' kinds): a resumed run loads it
+instead of encoding again, and a pool that other weights or scenes made is never reused.
+
+With ``PoolSpec.written`` above 0 that many of the pool's scenes are written ones
+(training/stages/written_scenes.py): their condition is what the LLM writes for a request, not
+what the tower reads, so the UNet also learns to draw from the features it is given at inference.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from engine.vision import VisionEncoder
 from training.checksum import checksum
 from training.loop import stage_generator
 from training.stages.decoder import encode_scenes, render_batch
+from training.stages.written_scenes import Writer, written_chunk
 
 
 class ScenePool:
@@ -53,20 +58,30 @@ class ScenePool:
 class PoolSpec:
     """Which scenes a pool holds: ``count`` training scenes rendered at ``size`` px,
     ``batch_size`` to a render chunk (chunk ``i`` is ``render_batch``'s step ``i`` of tag
-    ``unet-pool``), for process ``rank``."""
+    ``unet-pool``), for process ``rank``; the last ``written`` of them are written scenes
+    (``written_chunk``'s chunks ``0, 1, ...``)."""
 
     size: int
     count: int
     batch_size: int
     seed: int
     rank: int = 0
+    written: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.written <= self.count:
+            raise ValueError(f"{self.written} written scenes in a pool of {self.count}")
 
 
-def pool_fingerprint(decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec) -> str:
+def pool_fingerprint(
+    decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec, writer: Writer | None = None
+) -> str:
     vae = decoder.vae
     encoder = [m for m in (vae.encoder, getattr(vae, "quant_conv", None)) if m is not None]
     scale = decoder.config.vae.scaling_factor
-    return checksum(*encoder, vision, extra=f"{scale!r}/{spec!r}")
+    writes = [] if writer is None or not spec.written else writer.modules()
+    kinds = writer.weights if writes and writer is not None else ()
+    return checksum(*encoder, vision, *writes, extra=f"{scale!r}/{spec!r}/{kinds!r}")
 
 
 def pool_indices(count: int, batch_size: int, seed: int, step: int, rank: int) -> torch.Tensor:
@@ -86,15 +101,28 @@ def pool_build_seconds(path: Path) -> tuple[int, float]:
     return int(meta["scenes"]), float(meta["seconds"])
 
 
+def _chunks(count: int, batch_size: int) -> list[int]:
+    """The sizes of the chunks that make ``count`` scenes, ``batch_size`` at most each."""
+    return [min(batch_size, count - start) for start in range(0, count, batch_size)]
+
+
 @torch.no_grad()
-def build_pool(decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec) -> ScenePool:
-    """The scenes of ``spec`` rendered and encoded, a render chunk at a time."""
+def build_pool(
+    decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec, writer: Writer | None = None
+) -> ScenePool:
+    """The scenes of ``spec`` rendered and encoded (then the written ones), a chunk at a time."""
+    if spec.written and writer is None:
+        raise ValueError("a pool with written scenes needs the LLM that writes them (a Writer)")
     latents, features = [], []
-    chunks = range(0, spec.count, spec.batch_size)
-    for chunk, start in enumerate(tqdm(chunks, desc="unet pool")):
-        n = min(spec.batch_size, spec.count - start)
+    read = _chunks(spec.count - spec.written, spec.batch_size)
+    for chunk, n in enumerate(tqdm(read, desc="unet pool")):
         pixels = render_batch(spec.size, n, "unet-pool", spec.seed, chunk, spec.rank)
         lat, feat = encode_scenes(decoder, vision, pixels)
+        latents.append(lat.half())
+        features.append(feat.half())
+    for chunk, n in enumerate(tqdm(_chunks(spec.written, spec.batch_size), desc="written")):
+        assert writer is not None
+        lat, feat = written_chunk(writer, decoder, spec.size, n, spec.seed, chunk, spec.rank)
         latents.append(lat.half())
         features.append(feat.half())
     # contiguous: the VAE may hand back channels-last latents, and safetensors stores plain ones
@@ -102,12 +130,16 @@ def build_pool(decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec) -> S
 
 
 def load_or_build_pool(
-    out: Path, decoder: Detokenizer, vision: VisionEncoder, spec: PoolSpec
+    out: Path,
+    decoder: Detokenizer,
+    vision: VisionEncoder,
+    spec: PoolSpec,
+    writer: Writer | None = None,
 ) -> ScenePool:
     """The run's pool from ``out/unet/pool-RANK.safetensors`` when the same weights and spec
     made it; else built now and saved there."""
     path = pool_path(out, spec.rank)
-    fingerprint = pool_fingerprint(decoder, vision, spec)
+    fingerprint = pool_fingerprint(decoder, vision, spec, writer)
     device = next(decoder.unet.parameters()).device
     if path.is_file():
         with safe_open(str(path), framework="pt") as f:
@@ -116,7 +148,7 @@ def load_or_build_pool(
             tensors = load_file(str(path), device=str(device))
             return ScenePool(tensors["latents"], tensors["features"])
     tic = time.perf_counter()
-    pool = build_pool(decoder, vision, spec)
+    pool = build_pool(decoder, vision, spec, writer)
     seconds = time.perf_counter() - tic
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
