@@ -79,9 +79,9 @@ def pool_fingerprint(
     vae = decoder.vae
     encoder = [m for m in (vae.encoder, getattr(vae, "quant_conv", None)) if m is not None]
     scale = decoder.config.vae.scaling_factor
-    writes = [] if writer is None or not spec.written else writer.modules()
-    kinds = writer.weights if writes and writer is not None else ()
-    return checksum(*encoder, vision, *writes, extra=f"{scale!r}/{spec!r}/{kinds!r}")
+    writes = writer if spec.written else None  # a writer makes no scene of a read-only pool
+    modules, kinds = (writes.modules(), writes.weights) if writes else ([], ())
+    return checksum(*encoder, vision, *modules, extra=f"{scale!r}/{spec!r}/{kinds!r}")
 
 
 def pool_indices(count: int, batch_size: int, seed: int, step: int, rank: int) -> torch.Tensor:

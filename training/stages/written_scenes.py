@@ -108,8 +108,7 @@ def written_features(
                 if not sample.images:
                     raise ValueError("a request with images must be rendered first")
                 pixels = pixels_of([sample.images[j] for j in encoded.image_indices])
-                seen = vision(vision.preprocess_pixels(pixels.to(device)))  # (n, 64, F)
-                feats = seen.to(device).flatten(0, 1)
+                feats = vision(vision.preprocess_pixels(pixels.to(device))).flatten(0, 1)
             prompts.append(Prompt(encoded.ids, encoded.image_mask, feats))
         replies = generate(model, tok, prompts, opts, list(seeds[i : i + batch]))
         out += [reply.images[0].float().cpu() for reply in replies]
