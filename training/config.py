@@ -94,6 +94,9 @@ class TrainingPlan:
     # square averaging, between the two
     lm_length_power: float = 0.0
     condition_dropout: float = 0.1  # UNet trained unconditioned this often, for CFG
+    # stages 2-3: weight of the diffusion loss through the frozen UNet on each generated image's
+    # predicted features, beside the regression (the official recipe's optional loss; 0: off)
+    diffusion_weight: float = 0.0
     # stage 1b: encode this many scenes once and draw every batch from them (0: fresh renders
     # every step). On 2 CPU cores the encode is about half of a step (training/stages/scene_pool.py)
     unet_pool: int = 0
@@ -117,6 +120,8 @@ class TrainingPlan:
             raise ValueError(f"self_feed_passes must be at least 1, got {self.self_feed_passes}")
         if not 0.0 <= self.lm_length_power <= 1.0:
             raise ValueError(f"lm_length_power must be from 0 to 1, got {self.lm_length_power}")
+        if self.diffusion_weight < 0:
+            raise ValueError(f"diffusion_weight cannot be negative, got {self.diffusion_weight}")
         if self.unet_pool < 0:
             raise ValueError(f"unet_pool is a number of scenes (0: off), got {self.unet_pool}")
         if not 0.0 <= self.unet_written <= 1.0:

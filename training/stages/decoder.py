@@ -235,16 +235,23 @@ def noised_unet_batch(
     )
     drop = torch.rand(batch_size, generator=generator) < condition_dropout
     features[drop.to(device)] = 0.0
-    t = torch.randint(
-        0, decoder.config.scheduler.num_train_timesteps, (batch_size,), generator=generator
-    )
-    noise = torch.randn(latents.shape, generator=generator)
     return {
         "latents": latents,
         "features": features,
-        "timesteps": t.to(device),
-        "noise": noise.to(device),
+        **diffusion_draws(decoder, latents, generator),
     }
+
+
+def diffusion_draws(
+    decoder: Detokenizer, latents: torch.Tensor, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """A uniform timestep per latent and the latent noise, from ``generator``, on the latents'
+    device: what `UNetObjective` noises ``latents`` with."""
+    t = torch.randint(
+        0, decoder.config.scheduler.num_train_timesteps, (latents.shape[0],), generator=generator
+    )
+    noise = torch.randn(latents.shape, generator=generator)
+    return {"timesteps": t.to(latents.device), "noise": noise.to(latents.device)}
 
 
 def make_unet_batch(

@@ -17,6 +17,11 @@ features has never seen that drift (training/checks/generation.py measures both 
 The LM loss is the mean over supervised tokens; with ``lm_length_power`` above 0 (`lm_loss`)
 short answers weigh more, since under a token mean a one-word VQA answer is a few tokens among
 hundreds of caption and rewrite tokens in a batch.
+With ``diffusion_weight`` above 0, each generated image's predicted features also condition the
+frozen de-tokenizer's UNet, whose diffusion loss on that image's latents (the stage-1 loss, one
+timestep per image) flows back into the LLM: the official recipe's optional third loss. The
+regression weighs every feature dimension alike; this one weighs them by what the UNet draws
+from them.
 Stage 3 (DIIC / editing SFT) is the same objective with edit, DIIC and subject samples weighted up.
 """
 
@@ -29,12 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.decoder import Detokenizer
 from engine.model import WeGenModel
 from engine.prompt import encode_pieces
 from engine.template import NUM_IMAGE_TOKENS, Role, render_turns
 from engine.tokenizer import WeGenTokenizer
 from training.data.samples import Sample
 from training.data.tasks import plan_sample
+from training.stages.decoder import UNetObjective, diffusion_draws
 from training.stages.vision import pixels_of
 
 
@@ -164,18 +171,26 @@ class MLLMObjective(nn.Module):
         regression_weight: float = 1.0,
         self_feed_passes: int = 0,
         lm_length_power: float = 0.0,
+        diffusion_weight: float = 0.0,
     ) -> None:
         """``self_feed_passes`` 0: teacher forcing only. Otherwise every step runs that many
         passes, whether or not this process's batch has a self-fed image, so that processes
         sharded by FSDP / ZeRO-3 (which gather parameters in each forward) stay in step.
-        ``lm_length_power``: how the LM loss weighs samples of different lengths (`lm_loss`)."""
+        ``lm_length_power``: how the LM loss weighs samples of different lengths (`lm_loss`).
+        ``diffusion_weight``: the diffusion loss through the de-tokenizer's UNet, which must
+        stay frozen (batches from `make_mllm_batch` with its ``decoder``)."""
         super().__init__()
         if self_feed_passes < 0:
             raise ValueError(f"self_feed_passes cannot be negative, got {self_feed_passes}")
+        if diffusion_weight < 0:
+            raise ValueError(f"diffusion_weight cannot be negative, got {diffusion_weight}")
         self.model = model
         self.regression_weight = regression_weight
         self.self_feed_passes = self_feed_passes
         self.lm_length_power = lm_length_power
+        self.diffusion_weight = diffusion_weight
+        # the UNet's loss, not registered as a submodule (the model already holds the UNet)
+        self._diffusion = [UNetObjective(model.decoder)] if diffusion_weight else []
 
     @torch.no_grad()
     def fed_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -220,6 +235,8 @@ class MLLMObjective(nn.Module):
         lm = lm_loss(logits, batch["labels"], self.lm_length_power)
         nan = torch.full((), float("nan"), device=lm.device)
         logs = {"lm": lm, "mse": nan, "cos": nan}  # the same keys on every process (NaN: no image)
+        if self._diffusion:
+            logs["diffusion"] = nan
         loss = lm
         if "reg_rows" in batch:
             pred = m.output_proj(hidden[batch["reg_rows"], batch["reg_cols"]]).float()  # (M, F)
@@ -228,6 +245,17 @@ class MLLMObjective(nn.Module):
             cos = 1 - F.cosine_similarity(pred, target, dim=-1).mean()
             loss = loss + self.regression_weight * (mse + cos)
             logs.update(mse=mse, cos=cos)
+            if self._diffusion:
+                unet_batch = {
+                    "latents": batch["diffusion_latents"],
+                    "features": pred.view(-1, NUM_IMAGE_TOKENS, pred.shape[-1]),
+                    "timesteps": batch["diffusion_timesteps"],
+                    "noise": batch["diffusion_noise"],
+                }
+                unet_loss = self._diffusion[0].to(pred.device)  # its noise schedule's buffer
+                diffusion, _ = unet_loss(unet_batch)
+                loss = loss + self.diffusion_weight * diffusion
+                logs["diffusion"] = diffusion
         return loss, logs
 
 
@@ -269,9 +297,12 @@ def make_mllm_batch(
     generator: torch.Generator,
     target_noise: float,
     self_feed: float = 0.0,
+    decoder: Detokenizer | None = None,
 ) -> dict[str, torch.Tensor]:
     """The batch on the training device: every image of the batch through the frozen vision tower
-    in one call, then collated with teacher-forcing features and regression targets."""
+    in one call, then collated with teacher-forcing features and regression targets. With a
+    ``decoder``, also the latents of the generated images (in regression order) and their
+    timesteps and noise, for `MLLMObjective`'s diffusion loss."""
     device = model.input_proj.weight.device
     if len(host.pixels):
         pixels = model.vision.preprocess_pixels(host.pixels.to(device))
@@ -280,4 +311,28 @@ def make_mllm_batch(
         all_features = torch.zeros(0, NUM_IMAGE_TOKENS, model.config.feature_dim)
     features = list(all_features.split(host.images_per_sample))
     batch = collate(tok, host.encoded, features, generator, target_noise, self_feed)
-    return {k: v.to(device) for k, v in batch.items()}
+    batch = {k: v.to(device) for k, v in batch.items()}
+    targets = generated_images(host)
+    if decoder is not None and targets:
+        pixels = host.pixels[targets].to(device)
+        size = decoder.config.decoder.image_size
+        if pixels.shape[-1] != size:
+            pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", antialias=True)
+        latents = decoder.encode_pixels(pixels).float()
+        draws = diffusion_draws(decoder, latents, generator)
+        batch.update(
+            diffusion_latents=latents,
+            diffusion_timesteps=draws["timesteps"],
+            diffusion_noise=draws["noise"],
+        )
+    return batch
+
+
+def generated_images(host: HostMLLMBatch) -> list[int]:
+    """Indices into ``host.pixels`` of the images the assistant generates, in the order of the
+    batch's regression rows (`collate`)."""
+    indices, first = [], 0
+    for e, n in zip(host.encoded, host.images_per_sample, strict=True):
+        indices += [first + image for image in e.slot_images if e.targets[image]]
+        first += n
+    return indices

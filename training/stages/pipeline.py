@@ -151,7 +151,10 @@ def _mllm_batch(
     run: Run, step: int, rank: int, g: torch.Generator, host: HostMLLMBatch
 ) -> dict[str, torch.Tensor]:
     plan = run.plan
-    return make_mllm_batch(run.model, run.tokenizer, host, g, plan.feature_noise, plan.self_feed)
+    decoder = run.model.decoder if plan.diffusion_weight else None
+    return make_mllm_batch(
+        run.model, run.tokenizer, host, g, plan.feature_noise, plan.self_feed, decoder
+    )
 
 
 def llm_stage(name: str, run: Run) -> Stage:
@@ -163,6 +166,7 @@ def llm_stage(name: str, run: Run) -> Stage:
         plan.regression_weight,
         plan.self_feed_passes if plan.self_feed > 0 else 0,
         plan.lm_length_power,
+        plan.diffusion_weight,
     )
     c = plan.stage(name)
     host = partial(
