@@ -497,6 +497,21 @@ def make_sample(kind: str, seed: int, split: Split = "train", size: int = 128) -
     return plan_sample(kind, random.Random(f"{kind}/{split}/{seed}"), split).rendered(size)
 
 
+def sample_mix(
+    rng: random.Random,
+    weights: Sequence[tuple[str, float]],
+    n: int,
+    size: int,
+    split: Split = "train",
+) -> list[Sample]:
+    """``n`` samples of ``weights``' kinds (kind, relative weight), drawn from ``rng`` and
+    rendered at ``size``: a training batch's samples, or a written pool chunk's requests."""
+    kinds, w = zip(*weights, strict=True)
+    return [
+        plan_sample(rng.choices(kinds, weights=w)[0], rng, split).rendered(size) for _ in range(n)
+    ]
+
+
 def sample_stream(
     seed: int,
     split: Split = "train",

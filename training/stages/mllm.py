@@ -40,7 +40,7 @@ from engine.prompt import encode_pieces
 from engine.template import NUM_IMAGE_TOKENS, Role, render_turns
 from engine.tokenizer import WeGenTokenizer
 from training.data.samples import Sample
-from training.data.tasks import plan_sample
+from training.data.tasks import sample_mix
 from training.stages.decoder import UNetObjective, diffusion_draws
 from training.stages.vision import pixels_of
 
@@ -278,10 +278,7 @@ def host_mllm_batch(
     step: int,
     rank: int,
 ) -> HostMLLMBatch:
-    rng = random.Random(f"{tag}/{seed}/{step}/{rank}")
-    kinds, w = zip(*weights, strict=True)
-    plans = [plan_sample(rng.choices(kinds, weights=w)[0], rng, "train") for _ in range(batch_size)]
-    samples = [s.rendered(size) for s in plans]
+    samples = sample_mix(random.Random(f"{tag}/{seed}/{step}/{rank}"), weights, batch_size, size)
     images = [im for s in samples for im in s.images]
     pixels = pixels_of(images) if images else torch.zeros(0, 3, size, size)
     return HostMLLMBatch(
@@ -312,8 +309,7 @@ def make_mllm_batch(
     features = list(all_features.split(host.images_per_sample))
     batch = collate(tok, host.encoded, features, generator, target_noise, self_feed)
     batch = {k: v.to(device) for k, v in batch.items()}
-    targets = generated_images(host)
-    if decoder is not None and targets:
+    if decoder is not None and (targets := generated_images(host)):
         pixels = host.pixels[targets].to(device)
         size = decoder.config.decoder.image_size
         if pixels.shape[-1] != size:

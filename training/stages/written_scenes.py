@@ -31,7 +31,7 @@ from engine.model import WeGenModel
 from engine.prompt import TOKENS_PER_IMAGE, encode_conversation
 from engine.tokenizer import WeGenTokenizer
 from training.data.samples import SAMPLE_KINDS, Sample
-from training.data.tasks import plan_sample
+from training.data.tasks import sample_mix
 from training.stages.vision import pixels_of
 
 #: the sample kinds whose last turn is the assistant's image (the pool's requests): all but the
@@ -119,11 +119,7 @@ def written_requests(
     weights: Sequence[tuple[str, float]], n: int, size: int, seed: int, chunk: int, rank: int
 ) -> list[Sample]:
     """Chunk ``chunk``'s ``n`` training requests of ``weights``' kinds, rendered at ``size``."""
-    rng = random.Random(f"unet-written/{seed}/{chunk}/{rank}")
-    kinds, w = zip(*weights, strict=True)
-    return [
-        plan_sample(rng.choices(kinds, weights=w)[0], rng, "train").rendered(size) for _ in range(n)
-    ]
+    return sample_mix(random.Random(f"unet-written/{seed}/{chunk}/{rank}"), weights, n, size)
 
 
 @torch.no_grad()
