@@ -103,6 +103,10 @@ class TrainingPlan:
     # stage 1b: the share of the pool's scenes whose condition is what the LLM writes for a
     # training request of them, not what the tower reads (training/stages/written_scenes.py)
     unet_written: float = 0.0
+    # stage 1b: the share of the UNet's conditions that also carry a residual of the LLM's own
+    # error (what it writes for a caption minus the tower's features; training/stages/error_noise.py)
+    unet_error_noise: float = 0.0
+    unet_error_bank: int = 1024  # the residuals to draw from (about 1.5 minutes on 2 cores)
     # VAE trained on random crops of this fraction of the image side (1: whole renders). Its
     # GroupNorm layers normalise by each image's own statistics, so a VAE trained on crops comes
     # back far worse on whole images (training/NOTES.md, gate 1)
@@ -126,6 +130,10 @@ class TrainingPlan:
             raise ValueError(f"unet_pool is a number of scenes (0: off), got {self.unet_pool}")
         if not 0.0 <= self.unet_written <= 1.0:
             raise ValueError(f"unet_written is a share (0 to 1), got {self.unet_written}")
+        if not 0.0 <= self.unet_error_noise <= 1.0:
+            raise ValueError(f"unet_error_noise is a share (0 to 1), got {self.unet_error_noise}")
+        if self.unet_error_noise and self.unet_error_bank < 1:
+            raise ValueError(f"unet_error_bank is a number of residuals, got {self.unet_error_bank}")
         if self.unet_written and not self.unet_pool:
             raise ValueError("unet_written needs a scene pool: set unet_pool to a number of scenes")
 

@@ -24,12 +24,13 @@ from training.loop import BatchFn, HostFn
 from training.stages.decoder import (
     UNetObjective,
     VAEObjective,
-    make_unet_batch,
+    encode_scenes,
     noised_unet_batch,
     render_batch,
     vae_batch,
     vae_trainable,
 )
+from training.stages.error_noise import ERROR_KINDS, add_errors, load_or_build_errors
 from training.stages.mllm import HostMLLMBatch, MLLMObjective, host_mllm_batch, make_mllm_batch
 from training.stages.scene_pool import PoolSpec, ScenePool, load_or_build_pool, pool_indices
 from training.stages.vision import VisionObjective, make_vision_batch
@@ -94,13 +95,43 @@ def vae_stage(run: Run) -> Stage:
     return Stage("vae", objective, host, partial(on_device, run.device), trainable)
 
 
-def _unet_batch(
-    run: Run, step: int, rank: int, g: torch.Generator, pixels: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    model, plan = run.model, run.plan
-    return make_unet_batch(
-        model.decoder, model.vision, pixels, g, plan.feature_noise, plan.condition_dropout
-    )
+class _ErrorBank:
+    """The run's bank of the LLM's residuals (``training/stages/error_noise.py``), made or loaded
+    at the UNet stage's first step, and added to the plan's ``unet_error_noise`` share of each
+    batch's conditions (none drawn when the share is 0, so such runs reproduce as before)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.bank: torch.Tensor | None = None
+
+    def __call__(self, features: torch.Tensor, rank: int, g: torch.Generator) -> torch.Tensor:
+        run, share = self.run, self.run.plan.unet_error_noise
+        if not share:
+            return features
+        if self.bank is None:
+            writer = Writer(run.model, run.tokenizer, ERROR_KINDS)
+            plan, size = run.plan, run.config.decoder.image_size
+            self.bank = load_or_build_errors(
+                run.out, writer, run.model.vision, plan.unet_error_bank, size, plan.seed, rank
+            )
+        return add_errors(features, self.bank, share, g)
+
+
+class _FreshUNetBatches:
+    """Stage 1b's batches from fresh renders: encoded on the training device, then noised."""
+
+    def __init__(self, run: Run) -> None:
+        self.run, self.errors = run, _ErrorBank(run)
+
+    def __call__(
+        self, step: int, rank: int, g: torch.Generator, pixels: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        model, plan = self.run.model, self.run.plan
+        latents, features = encode_scenes(model.decoder, model.vision, pixels)
+        features = self.errors(features, rank, g)
+        return noised_unet_batch(
+            model.decoder, latents, features, g, plan.feature_noise, plan.condition_dropout
+        )
 
 
 class _PooledUNetBatches:
@@ -110,7 +141,7 @@ class _PooledUNetBatches:
     stage never encodes it."""
 
     def __init__(self, run: Run) -> None:
-        self.run = run
+        self.run, self.errors = run, _ErrorBank(run)
         self.pool: ScenePool | None = None
 
     def __call__(
@@ -129,6 +160,7 @@ class _PooledUNetBatches:
                 run.out, run.model.decoder, run.model.vision, spec, writer
             )
         latents, features = self.pool.take(index)
+        features = self.errors(features, rank, g)
         return noised_unet_batch(
             run.model.decoder, latents, features, g, plan.feature_noise, plan.condition_dropout
         )
@@ -144,7 +176,7 @@ def unet_stage(run: Run) -> Stage:
         return Stage("unet", objective, host, _PooledUNetBatches(run), trainable)
     size = run.config.decoder.image_size
     host = partial(render_batch, size, plan.unet.batch_size, "unet", plan.seed)
-    return Stage("unet", objective, host, partial(_unet_batch, run), trainable)
+    return Stage("unet", objective, host, _FreshUNetBatches(run), trainable)
 
 
 def _mllm_batch(

@@ -20,6 +20,7 @@ what the tower reads, so the UNet also learns to draw from the features it is gi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,31 @@ def build_pool(
     return ScenePool(torch.cat(latents).contiguous(), torch.cat(features).contiguous())
 
 
+def load_or_build(
+    path: Path,
+    fingerprint: str,
+    build: Callable[[], dict[str, torch.Tensor]],
+    device: str,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, torch.Tensor]:
+    """The tensors saved at ``path`` (on ``device``) when ``fingerprint`` made them; else
+    ``build()``'s, saved there with the fingerprint, the seconds they took and ``metadata``."""
+    if path.is_file():
+        with safe_open(str(path), framework="pt") as f:
+            same = f.metadata().get("fingerprint") == fingerprint
+        if same:
+            return load_file(str(path), device=device)
+    tic = time.perf_counter()
+    tensors = build()
+    seconds = time.perf_counter() - tic
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    meta = {**(metadata or {}), "fingerprint": fingerprint, "seconds": f"{seconds:.3f}"}
+    save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return {k: v.to(device) for k, v in tensors.items()}
+
+
 def load_or_build_pool(
     out: Path,
     decoder: Detokenizer,
@@ -138,28 +164,14 @@ def load_or_build_pool(
 ) -> ScenePool:
     """The run's pool from ``out/unet/pool-RANK.safetensors`` when the same weights and spec
     made it; else built now and saved there."""
-    path = pool_path(out, spec.rank)
     fingerprint = pool_fingerprint(decoder, vision, spec, writer)
-    device = next(decoder.unet.parameters()).device
-    if path.is_file():
-        with safe_open(str(path), framework="pt") as f:
-            same = f.metadata().get("fingerprint") == fingerprint
-        if same:
-            tensors = load_file(str(path), device=str(device))
-            return ScenePool(tensors["latents"], tensors["features"])
-    tic = time.perf_counter()
-    pool = build_pool(decoder, vision, spec, writer)
-    seconds = time.perf_counter() - tic
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(
-        {"latents": pool.latents.cpu(), "features": pool.features.cpu()},
-        str(tmp),
-        metadata={
-            "fingerprint": fingerprint,
-            "scenes": str(spec.count),
-            "seconds": f"{seconds:.3f}",
-        },
+    device = str(next(decoder.unet.parameters()).device)
+
+    def build() -> dict[str, torch.Tensor]:
+        pool = build_pool(decoder, vision, spec, writer)
+        return {"latents": pool.latents, "features": pool.features}
+
+    tensors = load_or_build(
+        pool_path(out, spec.rank), fingerprint, build, device, {"scenes": str(spec.count)}
     )
-    tmp.replace(path)
-    return pool
+    return ScenePool(tensors["latents"], tensors["features"])
