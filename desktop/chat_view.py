@@ -63,10 +63,12 @@ class TurnWidget(QFrame):
         turn: TurnRecord,
         image_path: Callable[[ImageRecord], Path],
         parent: QWidget | None = None,
+        prompt: str = "",
     ) -> None:
         super().__init__(parent)
         self.turn = turn
         self._image_path = image_path
+        self.prompt = prompt  # an assistant turn: the message it answers (for its PSR rewrite)
         user = turn.role is Role.USER
         self.setObjectName("turnUser" if user else "turnAssistant")
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -162,7 +164,13 @@ class TurnWidget(QFrame):
         self.text_label.setVisible(True)
 
     def set_rewrite(self, text: str) -> None:
-        self.rewrite_label.setText(self.tr("Rewritten prompt: {0}").format(text) if text else "")
+        if not text:
+            label = ""
+        elif text.strip() == self.prompt.strip():  # PSR found no rewrite that kept every word
+            label = self.tr("Prompt drawn as typed: no rewrite kept every word you asked for")
+        else:
+            label = self.tr("Rewritten prompt: {0}").format(text)
+        self.rewrite_label.setText(label)
         self.rewrite_label.setVisible(bool(text))
 
     def set_progress(self, phase: str, done: int, total: int) -> None:
@@ -297,7 +305,9 @@ class ChatView(QScrollArea):
         self._scroll_to_end()
 
     def add_turn(self, turn: TurnRecord, scroll: bool = True) -> TurnWidget:
-        widget = TurnWidget(turn, self._image_path)
+        users = [w.turn.text for w in self.turns.values() if w.turn.role is Role.USER]
+        prompt = users[-1] if users and turn.role is not Role.USER else ""
+        widget = TurnWidget(turn, self._image_path, prompt=prompt)
         widget.image_clicked.connect(self.image_selected)
         widget.retry_clicked.connect(self.retry_requested)
         widget.cancel_clicked.connect(self.cancel_requested)

@@ -416,7 +416,14 @@ class WeGenEngine:
         stop: Callable[[], bool],
         tries: int = PSR_TRIES,
     ) -> str:
-        """A sampled rewrite of ``text`` that keeps its words (`engine.psr.best_rewrite`)."""
+        """A sampled rewrite of ``text`` that keeps its words, else ``text`` itself
+        (`engine.psr.best_rewrite`)."""
+        return best_rewrite(text, self._rewrite_sampler(text, s, seed, stop), tries)
+
+    def _rewrite_sampler(
+        self, text: str, s: api.GenerationSettings, seed: int, stop: Callable[[], bool]
+    ) -> Callable[[int], str]:
+        """Try ``t`` -> the ``t``-th sampled rewrite of ``text`` for a request drawn with ``seed``."""
         assert self.model is not None and self.tokenizer is not None
         turn = TemplateTurn(Role.USER, (PSR_INSTRUCTION.format(text=text.strip()),))
         encoded = encode_conversation(
@@ -446,7 +453,7 @@ class WeGenEngine:
             )
             return tok.decode(reply.text_ids()).strip() or text
 
-        return best_rewrite(text, sample, tries)
+        return sample
 
     def _metadata(
         self,

@@ -6,8 +6,15 @@ request leaves open; it must never drop or change what the request names, or the
 the rewrite away from the request ("a large red circle at the top left" rewritten as "a little
 circle at the right"). A sampled rewrite is checked against the request's own words
 (`content_words`: every word except the ways of asking, `ASKING_WORDS`); while one drops any, up
-to `PSR_TRIES` are sampled and the first that keeps the most is used (`best_rewrite`). The
-common case, a rewrite that keeps every word, costs one sample, as before.
+to `PSR_TRIES` are sampled, and the first that keeps every word is used (`best_rewrite`). When
+none does, the request itself is drawn, as typed: the image then has what was asked, if not the
+added detail, so what the request names is kept by construction. The common case, a rewrite
+that keeps every word, costs one sample.
+
+Requests whose colour and shape were never asked together in training (a "purple star" of the
+shapes world) are where the LLM's rewrites change words most often; with the best of eight
+sampled rewrites drawn whatever it kept, 6% of what held-out briefs named was lost (the
+bundled model's ``psr_attributes_kept``, 0.94, in `wegen-eval`).
 """
 
 from __future__ import annotations
@@ -49,19 +56,15 @@ def kept_share(request: str, rewrite: str) -> float:
 
 
 def best_rewrite(request: str, sample: Callable[[int], str], tries: int = PSR_TRIES) -> str:
-    """Sample rewrites of ``request`` (``sample(t)`` is try ``t``'s, from 0) until one keeps
-    every content word or ``tries`` are spent; the first that keeps the most wins."""
+    """The first of up to ``tries`` sampled rewrites of ``request`` (``sample(t)`` is try
+    ``t``'s, from 0) that keeps every content word; ``request`` itself when none does."""
     if tries < 1:
         raise ValueError(f"tries must be at least 1, not {tries}")
-    best, best_share = "", -1.0
     for t in range(tries):
         rewrite = sample(t)
-        share = kept_share(request, rewrite)
-        if share > best_share:
-            best, best_share = rewrite, share
-        if share == 1.0:
-            break
-    return best
+        if kept_share(request, rewrite) == 1.0:
+            return rewrite
+    return request
 
 
 def try_seed(seed: int, t: int) -> int:

@@ -81,6 +81,13 @@ def test_quick_action_and_settings_reach_the_engine(
     assistant = list(window.chat.turns.values())[1]
     assert assistant.rewrite_label.isVisible()
     assert "A detailed picture of a cat" in assistant.rewrite_label.text()
+    # a rewrite that is the message itself: PSR kept no rewrite, and the label says so
+    fake_engine.rewrite = lambda request: request.message.text  # type: ignore[method-assign]
+    send_text(qtbot, window, "a green star")
+    wait_idle(window.session)
+    kept = list(window.chat.turns.values())[3]
+    assert kept.rewrite_label.isVisible()
+    assert "as typed" in kept.rewrite_label.text() and "Rewritten" not in kept.rewrite_label.text()
     assert composer.seed.value() == 4242  # locked: kept for the next message
     # clicking the active quick action again returns to automatic
     qtbot.mouseClick(composer.task_buttons[Task.GENERATE], Qt.MouseButton.LeftButton)
