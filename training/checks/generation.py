@@ -41,7 +41,7 @@ from training.data.samples import Sample
 from training.data.splits import SPLITS, Split, sample_scene
 from training.evaluation.capabilities import CAPABILITIES, heldout_samples
 from training.stages.mllm import MLLMObjective, collate, encode_sample
-from training.stages.vision import cell_features, pixels_of
+from training.stages.vision import cell_features, target_features
 from training.stages.written_scenes import written_features
 
 
@@ -59,14 +59,6 @@ def teacher_forced_features(
     fed = MLLMObjective(model, self_feed_passes=1).fed_features(batch)
     assert fed is not None  # every request answers with an image
     return fed[batch["reg_slots"]].float().cpu().view_as(true)
-
-
-@torch.no_grad()
-def true_features(model: WeGenModel, samples: Sequence[Sample]) -> torch.Tensor:
-    """(N, 64, F): the tower's features of each sample's target render."""
-    device = next(model.vision.parameters()).device
-    pixels = pixels_of([s.images[-1] for s in samples]).to(device)
-    return model.vision(model.vision.preprocess_pixels(pixels)).float().cpu()
 
 
 def agreement(gen: torch.Tensor, true: torch.Tensor) -> dict[str, float]:
@@ -105,7 +97,7 @@ def check_generation(
     samples = t2i_samples(n, seed, split, model.config.vision.image_size)
     seeds = range(seed, seed + len(samples))
     gen = written_features(model, tok, samples, seeds, embedding_cfg=embedding_cfg)
-    true = true_features(model, samples)
+    true = target_features(model.vision, samples)
     result: dict = {
         "n": len(samples),
         "split": split,

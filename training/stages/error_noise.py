@@ -33,7 +33,7 @@ from training.checksum import checksum
 from training.data.samples import Sample
 from training.data.tasks import plan_sample
 from training.stages.scene_pool import load_or_build
-from training.stages.vision import pixels_of
+from training.stages.vision import target_features
 from training.stages.written_scenes import Writer, written_features
 
 #: the requests whose written features the residuals come from: captions fix their image
@@ -71,12 +71,7 @@ def error_residuals(
     samples = error_requests(n, size, seed, rank)
     seeds = [(seed * 100_003 + i) % 2**31 for i in range(n)]
     written = written_features(writer.model, writer.tokenizer, samples, seeds)
-    device = next(vision.parameters()).device
-    pixels = pixels_of([s.images[-1] for s in samples]).to(device)
-    true = torch.cat(
-        [vision(vision.preprocess_pixels(chunk)).float().cpu() for chunk in pixels.split(64)]
-    )
-    return written - true
+    return written - target_features(vision, samples)
 
 
 def load_or_build_errors(

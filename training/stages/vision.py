@@ -20,6 +20,7 @@ use); attribute targets apply to the renders only.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from engine.vision import VisionEncoder
 from training.data.conditions import render_condition
 from training.data.degrade import degrade, sample_degradations
 from training.data.render import object_coverage, render_scene
+from training.data.samples import Sample
 from training.data.splits import sample_scene
 from training.data.world import (
     BACKGROUNDS,
@@ -54,6 +56,22 @@ def pixels_of(images: list) -> torch.Tensor:
     return torch.from_numpy(
         np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])
     ).permute(0, 3, 1, 2)
+
+
+@torch.no_grad()
+def target_features(
+    vision: VisionEncoder, samples: Sequence[Sample], chunk: int = 64
+) -> torch.Tensor:
+    """(N, 64, F) float32 on the CPU: the tower's features of each sample's target render (its
+    last image), read ``chunk`` renders at a time on the tower's device."""
+    device = next(vision.parameters()).device
+    pixels = pixels_of([s.images[-1] for s in samples])
+    return torch.cat(
+        [
+            vision(vision.preprocess_pixels(part.to(device))).float().cpu()
+            for part in pixels.split(chunk)
+        ]
+    )
 
 
 def cell_features(feats: torch.Tensor, reduce: str = "mean") -> torch.Tensor:

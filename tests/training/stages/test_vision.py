@@ -18,6 +18,8 @@ from training.stages.vision import (
     HEADS,
     VisionObjective,
     make_vision_batch,
+    pixels_of,
+    target_features,
     token_targets,
 )
 
@@ -77,3 +79,20 @@ def test_the_token_head_learns_from_its_targets(keep_threads):
         dense.backward()
         optimizer.step()
     assert dense.item() < 0.7 * first
+
+
+def test_target_features_are_the_towers_reading_of_each_target_render_in_any_chunks():
+    from training.data.tasks import plan_sample
+
+    torch.manual_seed(0)
+    vision = VisionEncoder(wegen_tiny().vision).eval()
+    rng = random.Random(0)
+    samples = [plan_sample("t2i", rng).rendered(64) for _ in range(5)]
+    features = target_features(vision, samples)
+    assert features.shape == (5, 64, wegen_tiny().vision.width)
+    assert features.dtype == torch.float32 and not features.requires_grad
+    with torch.no_grad():
+        pixels = pixels_of([s.images[-1] for s in samples])
+        whole = vision(vision.preprocess_pixels(pixels)).float()
+    torch.testing.assert_close(features, whole, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(target_features(vision, samples, chunk=2), features)
