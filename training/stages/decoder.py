@@ -19,6 +19,7 @@ regressing LLM: small Gaussian noise on the features, and condition dropout to a
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -261,10 +262,15 @@ def make_unet_batch(
     generator: torch.Generator,
     feature_noise: float,
     condition_dropout: float,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """A UNet batch from host-rendered ``pixels`` (``render_batch(..., "unet", ...)``): latents
-    and vision features computed on the training device, noise and timesteps from ``generator``."""
+    and vision features computed on the training device, the features passed through
+    ``transform`` when given (before any draw of ``generator`` here), then noise and timesteps
+    from ``generator``."""
     latents, features = encode_scenes(decoder, vision, pixels)
+    if transform is not None:
+        features = transform(features)
     return noised_unet_batch(
         decoder, latents, features, generator, feature_noise, condition_dropout
     )

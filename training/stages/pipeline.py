@@ -24,7 +24,7 @@ from training.loop import BatchFn, HostFn
 from training.stages.decoder import (
     UNetObjective,
     VAEObjective,
-    encode_scenes,
+    make_unet_batch,
     noised_unet_batch,
     render_batch,
     vae_batch,
@@ -127,10 +127,14 @@ class _FreshUNetBatches:
         self, step: int, rank: int, g: torch.Generator, pixels: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         model, plan = self.run.model, self.run.plan
-        latents, features = encode_scenes(model.decoder, model.vision, pixels)
-        features = self.errors(features, rank, g)
-        return noised_unet_batch(
-            model.decoder, latents, features, g, plan.feature_noise, plan.condition_dropout
+        return make_unet_batch(
+            model.decoder,
+            model.vision,
+            pixels,
+            g,
+            plan.feature_noise,
+            plan.condition_dropout,
+            transform=lambda features: self.errors(features, rank, g),
         )
 
 

@@ -49,3 +49,23 @@ def test_a_state_that_already_fits_is_returned_as_it_is():
     model = random_model(seed=0)
     state = model.state_dict()
     assert widen_unet_input(state, model.decoder.unet.config.in_channels) is state
+
+
+def test_a_unet_batch_carries_the_transformed_features_and_the_same_draws(keep_threads):
+    from training.stages.decoder import encode_scenes, make_unet_batch, render_batch
+
+    model = random_model(seed=0)
+    decoder, vision = model.decoder, model.vision
+    pixels = render_batch(model.config.decoder.image_size, 3, "unet", 0, 0, 0)
+
+    def batch(transform=None):
+        g = torch.Generator().manual_seed(5)
+        return make_unet_batch(decoder, vision, pixels, g, 0.1, 0.0, transform=transform)
+
+    plain, shifted = batch(), batch(lambda features: features + 1.0)
+    torch.testing.assert_close(shifted["features"], plain["features"] + 1.0)
+    for key in ("latents", "timesteps", "noise"):
+        torch.testing.assert_close(shifted[key], plain[key])
+    _, true = encode_scenes(decoder, vision, pixels)
+    assert plain["features"].shape == true.shape
+    assert not torch.allclose(plain["features"], true)  # the plain batch's conditions are noised
