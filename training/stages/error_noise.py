@@ -83,13 +83,15 @@ def load_or_build_errors(
     seed: int,
     rank: int = 0,
 ) -> torch.Tensor:
-    """The run's error bank (``count`` residuals, float32 on the tower's device): loaded when
-    the same tower, LLM and requests made it, else made now and saved."""
+    """The run's error bank (``count`` residuals, float32 on the tower's device, saved in
+    float16): loaded when the same tower, LLM and requests made it, else made now and saved."""
     fingerprint = checksum(vision, *writer.modules(), extra=f"{count}/{size}/{seed}/{rank}")
     device = next(vision.parameters()).device
 
     def build() -> dict[str, torch.Tensor]:
-        return {"residuals": error_residuals(writer, vision, count, size, seed, rank)}
+        # stored as the scene pool is, in float16: a run reads the same bank whether it made
+        # it or loaded it
+        return {"residuals": error_residuals(writer, vision, count, size, seed, rank).half()}
 
     bank = load_or_build(errors_path(out, rank), fingerprint, build, str(device))
     return bank["residuals"].float()
