@@ -9,6 +9,13 @@ dropped or doubled letter) in a word of the form, opener or closing, never in th
 the words the judge scores (shape, colour, size, position, pattern, background, style) stay
 intact.
 
+Beside the 30 hand-written training forms, `COMPOSED_FORMS` holds several hundred more made from a
+small grammar (a verb in a frame, "are you able to render {}?", or a noun for a picture in one,
+"send me a doodle of {}"), none of them using a word that only the held-out forms use: half of
+the training requests that are not bare use one. With 30 forms a request's wrapping was a
+handful of fixed strings; what the model has to learn is to draw the description whatever
+wraps it, which a held-out wrapping then tests.
+
 Forms, openers, closings and typo kinds are split like scenes (splits.py): every sample phrases
 its requests with the ``"train"`` ones, in both splits (the sample's split is about its scenes).
 The ``"heldout"`` ones are never in a training sample; only the ``t2i_phrasing`` metric of
@@ -82,6 +89,66 @@ REQUEST_FORMS: dict[Split, tuple[str, ...]] = {
         "it would be nice to see {}",
     ),
 }
+
+#: the words of the held-out forms, openers and closings that no composed form may use, so that
+#: a held-out request stays one whose wrapping words training has not seen asking for a picture
+_HELDOUT_ONLY_WORDS = frozenset(
+    (
+        "illustrate", "drawing", "mind", "possible", "have", "wish", "after", "nice", "looks",
+        "hmm", "yo", "erm", "cheers",
+    )
+)  # fmt: skip
+#: a composed training form: a verb in a frame, or a noun for a picture in a frame. Training
+#: forms are the hand-written ones above and these, so the model meets many more ways of wrapping
+#: a description than 30; what it must learn is to draw the description whatever wraps it
+_VERBS = (
+    "draw", "paint", "sketch", "make", "create", "show", "generate", "render", "depict",
+    "produce", "design", "doodle", "picture", "visualise", "visualize", "craft", "whip up",
+    "put together", "come up with", "mock up", "cook up", "dream up",
+)  # fmt: skip
+#: the verbs that read well as "<verb> me <description>"
+_VERBS_WITH_ME = ("draw", "paint", "sketch", "make", "create", "show", "render", "design")
+_VERB_FRAMES = (
+    "{v} {{}}", "please {v} {{}}", "{v} {{}} for me", "just {v} {{}}", "go ahead and {v} {{}}",
+    "could you {v} {{}}?", "can you {v} {{}}?", "would you {v} {{}}?", "will you {v} {{}}?",
+    "could you please {v} {{}}?", "can you please {v} {{}}?", "would you please {v} {{}}?",
+    "are you able to {v} {{}}?", "any chance you could {v} {{}}?", "I'd like you to {v} {{}}",
+    "I want you to {v} {{}}", "I need you to {v} {{}}", "I'd love it if you could {v} {{}}",
+    "I'd appreciate it if you could {v} {{}}", "let's {v} {{}}", "try to {v} {{}}",
+    "help me {v} {{}}", "I'm hoping you can {v} {{}}",
+)  # fmt: skip
+_NOUNS = (
+    "a picture", "an image", "a painting", "a sketch", "a render", "a doodle", "some art",
+    "a scene", "a pic", "a graphic", "artwork",
+)  # fmt: skip
+_NOUN_FRAMES = (
+    "I'd like {n} of {{}}", "I want {n} of {{}}", "can I get {n} of {{}}?",
+    "could I get {n} of {{}}?", "give me {n} of {{}}", "I need {n} of {{}}",
+    "how about {n} of {{}}?", "{n} of {{}}, please", "I'm looking for {n} of {{}}",
+    "send me {n} of {{}}", "show me {n} of {{}}", "I'd love {n} of {{}}", "make {n} of {{}}",
+    "can you make {n} of {{}}?", "could you create {n} of {{}}?",
+)  # fmt: skip
+
+
+def _composed_forms() -> tuple[str, ...]:
+    forms = [frame.format(v=v) for frame in _VERB_FRAMES for v in _VERBS]
+    forms += [f"{v} me {{}}" for v in _VERBS_WITH_ME]
+    forms += [frame.format(n=n) for frame in _NOUN_FRAMES for n in _NOUNS]
+    hand = {_words_of(f) for split in SPLITS for f in REQUEST_FORMS[split]}
+    out = dict.fromkeys(f for f in forms if _words_of(f) not in hand)
+    return tuple(out)
+
+
+def _words_of(form: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[a-z'-]+", form.lower()))
+
+
+#: the composed training forms (several hundred; never a hand-written form of either split)
+COMPOSED_FORMS: tuple[str, ...] = _composed_forms()
+assert not {w for f in COMPOSED_FORMS for w in _words_of(f)} & _HELDOUT_ONLY_WORDS
+#: the share of non-bare training requests typed in a composed form (the rest: a hand-written one)
+COMPOSED_PROB = 0.5
+
 #: what may come before a request
 OPENERS: dict[Split, tuple[str, ...]] = {
     "train": ("hey,", "hi,", "hello,", "um,", "ok,", "so,", "oh,", "well,"),
@@ -148,7 +215,7 @@ def _one_typo_from(word: str) -> frozenset[str]:
 
 
 def _wrapper_words() -> set[str]:
-    texts = [f for split in SPLITS for f in REQUEST_FORMS[split]]
+    texts = [f for split in SPLITS for f in REQUEST_FORMS[split]] + list(COMPOSED_FORMS)
     texts += [w for table in (OPENERS, CLOSINGS) for split in SPLITS for w in table[split]]
     return {w for text in texts for w in _words(text.replace("{}", " "))}
 
@@ -241,8 +308,12 @@ def phrase_request(description: str, rng: random.Random, split: Split = "train")
     """A request for a picture of ``description``, typed as people type (see the module
     docstring), with the forms, openers, closings and typo kinds of ``split``."""
     check_split(split)
-    bare = split == "train" and rng.random() < BARE_PROB
-    form = BARE if bare else rng.choice(REQUEST_FORMS[split])
+    if split == "train" and rng.random() < BARE_PROB:
+        form = BARE
+    elif split == "train" and rng.random() < COMPOSED_PROB:
+        form = rng.choice(COMPOSED_FORMS)
+    else:  # a held-out request draws as it always did: its samples stay the same
+        form = rng.choice(REQUEST_FORMS[split])
     opener = rng.choice(OPENERS[split]) if rng.random() < OPENER_PROB else None
     closing = None
     if "please" not in form and rng.random() < CLOSING_PROB:
@@ -321,9 +392,32 @@ def _options(table: dict[Split, tuple[str, ...]]) -> list[tuple[str | None, list
 #: (form, its words before the description, its words after it); None is the bare description
 _FORMS: list[tuple[str | None, list[str], list[str]]] = [(None, [], [])] + [
     (form, _words(form.split("{}")[0]), _words(form.split("{}")[1]))
-    for split in SPLITS
-    for form in REQUEST_FORMS[split]
+    for form in (*(f for split in SPLITS for f in REQUEST_FORMS[split]), *COMPOSED_FORMS)
 ]
+
+
+def _initials(words: list[str]) -> tuple[str, ...]:
+    return tuple(w[0] for w in words)
+
+
+#: the indices of `_FORMS` by how many words each has before and after the description, then by
+#: those words' first letters (which a typo keeps): `parse` tries only the forms whose words
+#: could be the ones typed, not all several hundred
+_FORM_INDEX: dict[tuple[int, int], dict[tuple[tuple[str, ...], ...], list[int]]] = {}
+for _i, (_, _before, _after) in enumerate(_FORMS):
+    _FORM_INDEX.setdefault((len(_before), len(_after)), {}).setdefault(
+        (_initials(_before), _initials(_after)), []
+    ).append(_i)
+
+
+def _candidates(rest: list[str]) -> list[int]:
+    """The indices of the forms that may wrap ``rest`` (in `_FORMS`' order)."""
+    found: list[int] = []
+    for (lb, la), by_initials in _FORM_INDEX.items():
+        if lb + la < len(rest):
+            key = (_initials(rest[:lb]), _initials(rest[len(rest) - la :]))
+            found += by_initials.get(key, [])
+    return sorted(found)
 
 
 def parse(text: str) -> Parts:
@@ -341,7 +435,8 @@ def parse(text: str) -> Parts:
             if c_typos is None:
                 continue
             rest = words[len(o) : len(words) - len(c)]
-            for form, before, after in _FORMS:
+            for index in _candidates(rest):
+                form, before, after = _FORMS[index]
                 n = len(o) + len(before) + len(after) + len(c)
                 if n <= explained or n >= len(words):
                     continue
@@ -354,6 +449,7 @@ def parse(text: str) -> Parts:
 
 def vocabulary() -> list[str]:
     """Every form, opener and closing of both splits and every everyday word (tokenizer text)."""
-    texts = [f.replace("{}", "").strip() for s in SPLITS for f in REQUEST_FORMS[s]]
+    forms = (*(f for s in SPLITS for f in REQUEST_FORMS[s]), *COMPOSED_FORMS)
+    texts = [f.replace("{}", "").strip() for f in forms]
     texts += [w for table in (OPENERS, CLOSINGS) for s in SPLITS for w in table[s]]
     return texts + [w for names in EVERYDAY_WORDS.values() for w in names]

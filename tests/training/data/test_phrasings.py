@@ -22,6 +22,24 @@ def test_request_forms_openers_closings_and_typos_are_split() -> None:
     assert (len(ph.REQUEST_FORMS["train"]), len(ph.REQUEST_FORMS["heldout"])) == (30, 9)
 
 
+def test_composed_forms_are_many_and_new_and_never_use_a_heldout_forms_words() -> None:
+    composed = ph.COMPOSED_FORMS
+    assert len(composed) > 500 and all(f.count("{}") == 1 for f in composed)
+    words = [ph._words_of(f) for f in composed]
+    hand = {ph._words_of(f) for split in SPLITS for f in ph.REQUEST_FORMS[split]}
+    assert len(set(words)) == len(words) and not set(words) & hand
+    tables = (ph.REQUEST_FORMS, ph.OPENERS, ph.CLOSINGS)
+    heldout_words, train_words = (
+        {w for table in tables for text in table[split] for w in ph._words_of(text)}
+        for split in ("heldout", "train")
+    )
+    used = {w for form in words for w in form}
+    # the held-out forms' own words (not those training already had) never wrap a composed one
+    assert heldout_words - train_words >= ph._HELDOUT_ONLY_WORDS
+    assert not used & ph._HELDOUT_ONLY_WORDS
+    assert {"render", "depict", "doodle", "artwork"} <= used
+
+
 @pytest.mark.parametrize("split", SPLITS)
 def test_requests_read_back_as_they_were_typed(split: str) -> None:
     """`parse` finds the form, opener, closing and typo of every request, whatever its case."""
@@ -38,6 +56,8 @@ def test_requests_read_back_as_they_were_typed(split: str) -> None:
         else:
             assert parts.heldout() == []
     assert set(seen) >= {*ph.REQUEST_FORMS[split], *ph.CASES, *ph.TYPOS[split]}
+    composed = set(seen) & set(ph.COMPOSED_FORMS)
+    assert len(composed) > 100 if split == "train" else not composed
 
 
 def test_a_typo_never_touches_the_description() -> None:
@@ -82,8 +102,12 @@ def test_training_samples_never_use_a_heldout_phrasing() -> None:
                 parts = ph.parse(request)
                 forms[parts.form] += 1
                 typos += bool(parts.typos)
-    assert set(forms) == {None, *ph.REQUEST_FORMS["train"]}
-    assert 0.15 < forms[None] / sum(forms.values()) < 0.35  # the bare description
+    assert {None, *ph.REQUEST_FORMS["train"]} <= set(forms)
+    assert set(forms) <= {None, *ph.REQUEST_FORMS["train"], *ph.COMPOSED_FORMS}
+    total = sum(forms.values())
+    assert 0.15 < forms[None] / total < 0.35  # the bare description
+    composed = sum(n for form, n in forms.items() if form in ph.COMPOSED_FORMS)
+    assert 0.3 < composed / total < 0.45  # half of the rest
     assert typos > 0
 
 
