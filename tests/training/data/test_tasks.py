@@ -243,3 +243,23 @@ def test_plain_scenes_fill_open_colours_without_clashes() -> None:
     assert splits.is_heldout_key("blue", "triangle")  # which "blue" would have been
     three = plain_scene(cap.Brief((("triangle", None), ("triangle", None), ("star", "red"))))
     assert [o.colour for o in three.objects] == ["red", "green", "red"]
+
+
+def test_training_captions_also_name_places_and_sizes_in_everyday_words() -> None:
+    """Generate-task captions of training samples use the everyday words of typed requests
+    ("huge", "in the upper left corner") beside their own; held-out ones never do, so the
+    template-worded metrics ask as before."""
+    from training.data.phrasings import _EVERYDAY_EXTRA
+
+    extra = {name for names in _EVERYDAY_EXTRA.values() for name in names}
+    instruction = task_text(Task.GENERATE, "")
+
+    def everyday(split: str) -> list[bool]:
+        texts = [make_sample("t2i", seed, split, size=32).texts()[0] for seed in range(300)]
+        captions = [t.removeprefix(instruction) for t in texts if t.startswith(instruction)]
+        assert len(captions) > 150
+        return [_word_for(tuple(extra), c) is not None for c in captions]
+
+    train = everyday("train")
+    assert 0.3 < sum(train) / len(train) < 0.6  # a share: the captions' own words stay common
+    assert not any(everyday("heldout"))
