@@ -39,6 +39,11 @@ from training.data import captions as cap
 from training.data.splits import SPLITS, Split, check_split
 from training.data.world import Scene
 
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z'-]+", text.lower())
+
+
 #: the bare description, as most people type a request (a share of train requests; never a
 #: held-out one, which always asks in a form training never used)
 BARE = "{}"
@@ -134,18 +139,14 @@ def _composed_forms() -> tuple[str, ...]:
     forms = [frame.format(v=v) for frame in _VERB_FRAMES for v in _VERBS]
     forms += [f"{v} me {{}}" for v in _VERBS_WITH_ME]
     forms += [frame.format(n=n) for frame in _NOUN_FRAMES for n in _NOUNS]
-    hand = {_words_of(f) for split in SPLITS for f in REQUEST_FORMS[split]}
-    out = dict.fromkeys(f for f in forms if _words_of(f) not in hand)
+    hand = {tuple(_words(f)) for split in SPLITS for f in REQUEST_FORMS[split]}
+    out = dict.fromkeys(f for f in forms if tuple(_words(f)) not in hand)
     return tuple(out)
-
-
-def _words_of(form: str) -> tuple[str, ...]:
-    return tuple(re.findall(r"[a-z'-]+", form.lower()))
 
 
 #: the composed training forms (several hundred; never a hand-written form of either split)
 COMPOSED_FORMS: tuple[str, ...] = _composed_forms()
-assert not {w for f in COMPOSED_FORMS for w in _words_of(f)} & _HELDOUT_ONLY_WORDS
+assert not {w for f in COMPOSED_FORMS for w in tuple(_words(f))} & _HELDOUT_ONLY_WORDS
 #: the share of non-bare training requests typed in a composed form (the rest: a hand-written one)
 COMPOSED_PROB = 0.5
 
@@ -199,10 +200,6 @@ EVERYDAY_WORDS: cap.Words = {
 FOLLOW_UP_STARTS: tuple[str, ...] = ("and", "so", "ok, and", "also,", "then")
 FOLLOW_UP_START_PROB = 0.6
 LOWER_CASE_PROB = 0.5
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z'-]+", text.lower())
 
 
 @functools.cache

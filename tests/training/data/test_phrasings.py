@@ -25,12 +25,12 @@ def test_request_forms_openers_closings_and_typos_are_split() -> None:
 def test_composed_forms_are_many_and_new_and_never_use_a_heldout_forms_words() -> None:
     composed = ph.COMPOSED_FORMS
     assert len(composed) > 500 and all(f.count("{}") == 1 for f in composed)
-    words = [ph._words_of(f) for f in composed]
-    hand = {ph._words_of(f) for split in SPLITS for f in ph.REQUEST_FORMS[split]}
+    words = [tuple(ph._words(f)) for f in composed]
+    hand = {tuple(ph._words(f)) for split in SPLITS for f in ph.REQUEST_FORMS[split]}
     assert len(set(words)) == len(words) and not set(words) & hand
     tables = (ph.REQUEST_FORMS, ph.OPENERS, ph.CLOSINGS)
     heldout_words, train_words = (
-        {w for table in tables for text in table[split] for w in ph._words_of(text)}
+        {w for table in tables for text in table[split] for w in ph._words(text)}
         for split in ("heldout", "train")
     )
     used = {w for form in words for w in form}
