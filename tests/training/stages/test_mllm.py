@@ -155,10 +155,18 @@ def test_plans_carry_self_feeding_and_refuse_nonsense():
 def test_a_batch_with_nothing_to_feed_runs_its_passes_and_trains_as_before(setup):
     """Every process runs the same passes (sharded parameters are gathered in each forward), and
     a batch with no generated image, or none drawn, has the teacher-forcing loss."""
-    model, tok, encoded, features = setup
+    model, tok, _, _ = setup
+    rng, size = random.Random(0), model.config.vision.image_size
+    # VQA about an attached image: an image, but not a target
+    question = next(
+        s
+        for s in (plan_sample("vqa", rng, "train") for _ in range(100))
+        if s.specs and not any(s.targets)
+    ).rendered(size)
+    features = torch.randn(len(question.images), NUM_IMAGE_TOKENS, model.config.feature_dim)
     g = torch.Generator()
     for batch in (
-        collate(tok, encoded[2:], features[2:], g, 0.0, 1.0),  # VQA: an image, but not a target
+        collate(tok, [encode_sample(tok, question)], [features], g, 0.0, 1.0),
         batch_of(setup, 0.0),  # targets, none drawn
     ):
         with torch.no_grad():
